@@ -1,0 +1,65 @@
+"""llmlab: a notebook-native laboratory for transformer language models.
+
+>>> import llmlab
+>>> cfg = llmlab.ModelConfig.preset("baby-char")
+>>> model = llmlab.build_model(cfg)
+
+Public names are imported lazily, so ``import llmlab`` stays fast (torch is only imported
+when a name that needs it is first used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from llmlab._version import __version__
+
+# public name -> module that defines it
+_EXPORTS = {
+    "ModelConfig": "llmlab.config",
+    "Estimate": "llmlab.estimate",
+    "build_model": "llmlab.models",
+    "ModelOutput": "llmlab.models",
+    "CharTokenizer": "llmlab.tokenizers",
+    "ByteTokenizer": "llmlab.tokenizers",
+    "BPETokenizer": "llmlab.tokenizers",
+    "HFTokenizer": "llmlab.tokenizers",
+    "load_tokenizer": "llmlab.tokenizers",
+    "save": "llmlab.checkpoint",
+    "load": "llmlab.checkpoint",
+    # Jupyter discovers the server and lab extensions through these two hooks
+    "_jupyter_server_extension_points": "llmlab.server",
+    "_jupyter_labextension_paths": "llmlab.server",
+}
+_SUBMODULES = {"server", "config", "estimate", "models", "tokenizers", "data", "checkpoint", "interop", "errors"}
+
+__all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from llmlab.checkpoint import load, save
+    from llmlab.config import ModelConfig
+    from llmlab.estimate import Estimate
+    from llmlab.models import ModelOutput, build_model
+    from llmlab.tokenizers import (
+        BPETokenizer,
+        ByteTokenizer,
+        CharTokenizer,
+        HFTokenizer,
+        load_tokenizer,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"llmlab.{name}")
+    else:
+        raise AttributeError(f"module 'llmlab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,389 @@
+"""``ModelConfig``: the one description of a model's architecture.
+
+A config validates itself before any tensor exists, round-trips through JSON, exports the JSON
+Schema the config panel builds its form from, and is the single input of the estimates
+(:mod:`llmlab.estimate`) and of :func:`llmlab.build_model`.
+
+>>> cfg = ModelConfig.preset("baby-char")
+>>> ModelConfig.from_json(cfg.to_json()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from llmlab.errors import ConfigError
+
+Family = Literal["gpt", "bert", "seq2seq"]
+PosEncoding = Literal["learned", "sinusoidal", "rope", "none"]
+Norm = Literal["layernorm", "rmsnorm"]
+NormPosition = Literal["pre", "post"]
+Activation = Literal["gelu", "gelu_tanh", "relu", "swiglu"]
+
+# Help shown in the JSON Schema (and so in the config panel's form).
+_HELP = {
+    "family": "gpt: decoder-only causal LM; bert: bidirectional encoder (masked LM); "
+    "seq2seq: encoder-decoder with cross-attention (the original Transformer).",
+    "vocab_size": "Number of token ids; must cover the tokenizer's vocabulary.",
+    "context_length": "Longest sequence the model accepts (positions 0 .. context_length-1).",
+    "n_layer": "Transformer blocks (for seq2seq: encoder blocks).",
+    "n_decoder_layer": "seq2seq only: decoder blocks (default: same as n_layer).",
+    "n_head": "Attention heads per layer.",
+    "n_kv_head": "Key/value heads (grouped-query attention); default n_head (multi-head), "
+    "1 = multi-query.",
+    "d_model": "Width of the residual stream (embedding size).",
+    "d_ff": "Hidden width of the feed-forward block (default 4 x d_model).",
+    "dropout": "Dropout probability on attention weights, residual branches and embeddings.",
+    "bias": "Biases in linear layers and LayerNorms.",
+    "pos_encoding": "learned table, fixed sinusoids (Vaswani et al.), rotary (RoPE), or none.",
+    "rope_theta": "Base of the rotary frequencies (RoPE only).",
+    "norm": "LayerNorm or RMSNorm.",
+    "norm_position": "pre: normalise each block's input (GPT-2); post: after the residual "
+    "sum (original Transformer, BERT).",
+    "norm_eps": "Epsilon inside the normalisation layers.",
+    "activation": "Feed-forward activation; gelu_tanh is GPT-2's approximation; swiglu "
+    "is the gated form (three matrices).",
+    "tie_embeddings": "Share the token embedding with the output projection.",
+    "init_std": "Standard deviation of the normal weight initialisation.",
+    "type_vocab_size": "bert only: token-type (segment) embeddings; 0 = none, 2 = BERT's.",
+    "n_labels": "If > 0, the model ends in a sequence-classification head with this many "
+    "classes instead of its language-model head.",
+}
+
+_MAX_VOCAB = 10_000_000
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a transformer language model.
+
+    >>> cfg = ModelConfig(family="gpt", vocab_size=65, context_length=64, n_layer=2,
+    ...                   n_head=2, d_model=64)
+    >>> cfg.head_dim, cfg.ffn_dim
+    (32, 256)
+    """
+
+    family: Family = "gpt"
+    vocab_size: int = 50257
+    context_length: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    d_model: int = 768
+    n_kv_head: int | None = None
+    d_ff: int | None = None
+    n_decoder_layer: int | None = None
+    dropout: float = 0.0
+    bias: bool = True
+    pos_encoding: PosEncoding = "learned"
+    rope_theta: float = 10000.0
+    norm: Norm = "layernorm"
+    norm_position: NormPosition = "pre"
+    norm_eps: float = 1e-5
+    activation: Activation = "gelu"
+    tie_embeddings: bool = True
+    init_std: float = 0.02
+    type_vocab_size: int = 0
+    n_labels: int = 0
+    name: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._check_values()
+
+    # ----------------------------------------------------------------- derived sizes
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head: ``d_model // n_head``."""
+        return self.d_model // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads actually used (``n_kv_head`` or ``n_head``)."""
+        return self.n_kv_head or self.n_head
+
+    @property
+    def ffn_dim(self) -> int:
+        """Hidden width of the feed-forward block (``d_ff`` or ``4 * d_model``)."""
+        return self.d_ff or 4 * self.d_model
+
+    @property
+    def decoder_layers(self) -> int:
+        """Decoder blocks of a seq2seq model (0 for other families)."""
+        if self.family != "seq2seq":
+            return 0
+        return self.n_decoder_layer or self.n_layer
+
+    @property
+    def is_causal(self) -> bool:
+        """Whether the (decoder) self-attention is causal."""
+        return self.family != "bert"
+
+    # ----------------------------------------------------------------- validation
+    def _check_types(self) -> None:
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            allowed = _allowed_literals(hints[f.name])
+            if allowed is not None:
+                if value not in allowed:
+                    raise ConfigError(
+                        f"ModelConfig.{f.name}={value!r} is not a known choice. "
+                        f"Use one of: {', '.join(map(repr, allowed))}."
+                    )
+                continue
+            expected = _python_type(hints[f.name])
+            if value is None and _is_optional(hints[f.name]):
+                continue
+            ok = isinstance(value, expected) and not (
+                expected in (int, float) and isinstance(value, bool)
+            )
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise ConfigError(
+                    f"ModelConfig.{f.name} must be {expected.__name__}, got "
+                    f"{type(value).__name__} {value!r}. Pass a {expected.__name__}."
+                )
+
+    def _check_values(self) -> None:
+        _positive(self, "vocab_size", "context_length", "n_layer", "n_head", "d_model")
+        if self.vocab_size > _MAX_VOCAB:
+            _fail("vocab_size", self.vocab_size, f"must be at most {_MAX_VOCAB:,}")
+        for name in ("n_kv_head", "d_ff", "n_decoder_layer"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                _fail(name, value, "must be at least 1, or None for the default")
+        if self.d_model % self.n_head:
+            _fail(
+                "d_model", self.d_model,
+                f"is not divisible by n_head={self.n_head}; pick a width that is a multiple "
+                f"of n_head (e.g. {self.n_head * max(1, round(self.d_model / self.n_head))}) "
+                "or a number of heads that divides it",
+            )
+        if self.n_head % self.kv_heads:
+            _fail(
+                "n_kv_head", self.n_kv_head,
+                f"must divide n_head={self.n_head} (each key/value head serves a whole group "
+                f"of query heads); use one of {_divisors(self.n_head)}",
+            )
+        if self.pos_encoding == "rope" and self.head_dim % 2:
+            _fail(
+                "pos_encoding", "rope",
+                f"needs an even head size, but d_model/n_head = {self.head_dim}; change "
+                "d_model or n_head so that the head size is even, or use another "
+                "pos_encoding",
+            )
+        if self.pos_encoding == "sinusoidal" and self.d_model % 2:
+            _fail("pos_encoding", "sinusoidal", "needs an even d_model (sine/cosine pairs)")
+        if not 0.0 <= self.dropout < 1.0:
+            _fail("dropout", self.dropout, "must be in [0, 1)")
+        for name in ("norm_eps", "init_std", "rope_theta"):
+            if not getattr(self, name) > 0:
+                _fail(name, getattr(self, name), "must be positive")
+        if self.type_vocab_size < 0 or self.n_labels < 0:
+            bad = "type_vocab_size" if self.type_vocab_size < 0 else "n_labels"
+            _fail(bad, getattr(self, bad), "must be 0 or more")
+        if self.n_labels == 1:
+            _fail("n_labels", 1, "must be 0 (no classifier) or at least 2 classes")
+        if self.n_decoder_layer is not None and self.family != "seq2seq":
+            _fail("n_decoder_layer", self.n_decoder_layer,
+                  f"only applies to family='seq2seq' (this is {self.family!r}); leave it None")
+        if self.type_vocab_size and self.family != "bert":
+            _fail("type_vocab_size", self.type_vocab_size,
+                  f"only applies to family='bert' (this is {self.family!r}); set it to 0")
+        if self.n_labels and self.family == "seq2seq":
+            _fail("n_labels", self.n_labels,
+                  "classification heads exist for gpt and bert; use 0 for seq2seq")
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        """A named configuration, optionally with some fields changed.
+
+        >>> ModelConfig.preset("shakespeare-char", dropout=0.0).n_layer
+        6
+        """
+        if name not in PRESETS:
+            raise ConfigError(
+                f"unknown preset {name!r}. Known presets: {', '.join(sorted(PRESETS))}."
+            )
+        return cls.from_dict({**PRESETS[name], "name": name, **overrides})
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        """Names of the built-in presets."""
+        return sorted(PRESETS)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (validated again).
+
+        >>> ModelConfig.preset("baby-char").replace(n_layer=2).n_layer
+        2
+        """
+        _reject_unknown(changes)
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict such as :meth:`to_dict` returns; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"a model config must be a JSON object (dict), got {type(data).__name__}"
+            )
+        _reject_unknown(data)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain JSON-able values."""
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
+        """The config as JSON text; also written (atomically) to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            from llmlab._files import write_text_atomic
+
+            write_text_atomic(Path(path), text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike) -> ModelConfig:
+        """Read a config from JSON text or from a ``.json`` file.
+
+        >>> ModelConfig.from_json('{"family": "bert", "vocab_size": 100}').family
+        'bert'
+        """
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            path = Path(text_or_path)
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist; pass JSON text or a path")
+            text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config JSON is malformed: {err}. Fix the JSON syntax.") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """JSON Schema (draft 2020-12) of the config; the config panel's form is built from it.
+
+        >>> ModelConfig.json_schema()["properties"]["family"]["enum"]
+        ['gpt', 'bert', 'seq2seq']
+        """
+        hints = get_type_hints(cls)
+        props: dict[str, Any] = {}
+        for f in fields(cls):
+            props[f.name] = _field_schema(f, hints[f.name])
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "ModelConfig",
+            "description": "Architecture of an llmlab transformer model.",
+            "type": "object",
+            "properties": props,
+            "additionalProperties": False,
+        }
+
+    def estimate(self, batch_size: int = 1, seq_len: int | None = None, **kwargs: Any):
+        """Parameters, FLOPs per token and memory; see :func:`llmlab.estimate.estimate`.
+
+        >>> ModelConfig.preset("baby-char").estimate(batch_size=12).params > 0
+        True
+        """
+        from llmlab.estimate import estimate
+
+        return estimate(self, batch_size=batch_size, seq_len=seq_len, **kwargs)
+
+
+# --------------------------------------------------------------------------- presets
+PRESETS: dict[str, dict[str, Any]] = {
+    # nanoGPT's config for a laptop CPU (train_shakespeare_char.py, CPU variant)
+    "baby-char": dict(family="gpt", vocab_size=65, context_length=64, n_layer=4, n_head=4,
+                      d_model=128, dropout=0.0, bias=False),
+    # nanoGPT's train_shakespeare_char.py
+    "shakespeare-char": dict(family="gpt", vocab_size=65, context_length=256, n_layer=6,
+                             n_head=6, d_model=384, dropout=0.2, bias=False),
+    # GPT-2 124M (Radford et al. 2019)
+    "gpt2-small": dict(family="gpt", vocab_size=50257, context_length=1024, n_layer=12,
+                       n_head=12, d_model=768, activation="gelu_tanh", dropout=0.1),
+    # BERT-mini (Turc et al. 2019): 4 layers, 4 heads, width 256
+    "bert-mini": dict(family="bert", vocab_size=30522, context_length=512, n_layer=4,
+                      n_head=4, d_model=256, norm_position="post", norm_eps=1e-12,
+                      type_vocab_size=2, dropout=0.1),
+    # a small original-Transformer-style encoder-decoder, for toy translation tasks
+    "seq2seq-small": dict(family="seq2seq", vocab_size=1024, context_length=128, n_layer=3,
+                          n_head=4, d_model=256, pos_encoding="sinusoidal",
+                          activation="relu", dropout=0.1),
+}
+
+
+# --------------------------------------------------------------------------- helpers
+def _fail(name: str, value: Any, problem: str) -> None:
+    raise ConfigError(f"ModelConfig.{name}={value!r} {problem}.")
+
+
+def _positive(cfg: ModelConfig, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < 1:
+            _fail(name, getattr(cfg, name), "must be at least 1")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _reject_unknown(data: dict[str, Any]) -> None:
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"unknown ModelConfig field(s): {', '.join(hints)}. "
+            f"Known fields: {', '.join(sorted(known))}."
+        )
+
+
+def _allowed_literals(hint: Any) -> tuple | None:
+    if getattr(hint, "__origin__", None) is Literal:
+        return get_args(hint)
+    return None
+
+
+def _is_optional(hint: Any) -> bool:
+    return type(None) in get_args(hint)
+
+
+def _python_type(hint: Any) -> type:
+    args = [a for a in get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _field_schema(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    allowed = _allowed_literals(hint)
+    schema: dict[str, Any]
+    if allowed is not None:
+        schema = {"type": "string", "enum": list(allowed)}
+    else:
+        base = {int: "integer", float: "number", bool: "boolean", str: "string"}
+        kind = base[_python_type(hint)]
+        schema = {"type": [kind, "null"] if _is_optional(hint) else kind}
+        if kind in ("integer", "number") and f.name not in ("dropout",):
+            schema["minimum"] = 0
+    if f.name == "dropout":
+        schema.update(minimum=0, exclusiveMaximum=1)
+    schema["default"] = f.default
+    if f.name in _HELP:
+        schema["description"] = _HELP[f.name]
+    return schema

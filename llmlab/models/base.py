@@ -1,0 +1,233 @@
+"""What every llmlab model shares: the output record, embeddings, masks, input checks, init.
+
+>>> from llmlab import ModelConfig, build_model
+>>> build_model(ModelConfig.preset("baby-char")).num_params()
+804096
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from llmlab.config import ModelConfig
+from llmlab.errors import InputError
+from llmlab.models.layers import Block, make_norm, rope_tables, sinusoidal_table
+
+
+@dataclass
+class ModelOutput:
+    """What a forward pass returns.
+
+    ``attentions`` holds one ``[B, H, T, S]`` tensor per layer (the decoder's self-attention
+    for seq2seq) and is only filled when ``return_attention=True``; likewise
+    ``hidden_states`` (the embedding output, then each block's output) with ``return_hidden``.
+    """
+
+    logits: Tensor
+    loss: Tensor | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    cross_attentions: tuple[Tensor, ...] | None = None
+    encoder_attentions: tuple[Tensor, ...] | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    encoder_hidden_states: tuple[Tensor, ...] | None = None
+
+
+class Embeddings(nn.Module):
+    """Token embeddings plus absolute positions (learned or sinusoidal) and token types."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        if cfg.pos_encoding == "learned":
+            self.pos = nn.Embedding(cfg.context_length, cfg.d_model)
+        elif cfg.pos_encoding == "sinusoidal":
+            self.register_buffer(
+                "sinusoids", sinusoidal_table(cfg.context_length, cfg.d_model), persistent=False
+            )
+        if cfg.type_vocab_size:
+            self.token_type = nn.Embedding(cfg.type_vocab_size, cfg.d_model)
+
+    def forward(self, ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        T = ids.shape[1]
+        x = self.tok(ids)  # [B, T, C]
+        if hasattr(self, "pos"):
+            x = x + self.pos(torch.arange(T, device=ids.device))
+        elif hasattr(self, "sinusoids"):
+            x = x + self.sinusoids[:T].to(x.dtype)
+        if hasattr(self, "token_type"):
+            types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
+            x = x + self.token_type(types)
+        return x
+
+
+class Stack(nn.Module):
+    """A stack of blocks with the norm that belongs around it.
+
+    Post-norm stacks normalise the embeddings (as BERT does); pre-norm stacks normalise the
+    output of the last block (as GPT-2 does).
+    """
+
+    def __init__(self, cfg: ModelConfig, n_layer: int, *, causal: bool, cross: bool = False):
+        super().__init__()
+        self.causal = causal
+        self.pre_norm = cfg.norm_position == "pre"
+        self.norm = make_norm(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(
+            Block(cfg, causal=causal, cross=cross) for _ in range(n_layer)
+        )
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None,
+        rope: tuple[Tensor, Tensor] | None,
+        context: Tensor | None = None,
+        context_mask: Tensor | None = None,
+        need_weights: bool = False,
+        keep_hidden: bool = False,
+    ) -> tuple[Tensor, dict[str, tuple[Tensor, ...] | None]]:
+        """Embedded ``x [B, T, C]`` -> final hidden states and, on request, what was seen."""
+        x = self.drop(x if self.pre_norm else self.norm(x))
+        hidden, self_w, cross_w = [x], [], []
+        for block in self.blocks:
+            x, sw, cw = block(x, mask=mask, rope=rope, context=context,
+                              context_mask=context_mask, need_weights=need_weights)
+            hidden.append(x)
+            self_w.append(sw)
+            cross_w.append(cw)
+        if self.pre_norm:
+            x = self.norm(x)
+            hidden[-1] = x
+        return x, {
+            "attentions": tuple(self_w) if need_weights else None,
+            "cross_attentions": tuple(cross_w) if need_weights and context is not None else None,
+            "hidden_states": tuple(hidden) if keep_hidden else None,
+        }
+
+
+class TransformerModel(nn.Module):
+    """Base class of the llmlab model families (GPT, Bert, Seq2Seq)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.embed = Embeddings(cfg)
+        if cfg.pos_encoding == "rope":
+            cos, sin = rope_tables(cfg.context_length, cfg.head_dim, cfg.rope_theta)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+
+    # --------------------------------------------------------------- public helpers
+    def num_params(self) -> int:
+        """Number of parameters (tied weights counted once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --------------------------------------------------------------- shared pieces
+    def _rope(self, T: int) -> tuple[Tensor, Tensor] | None:
+        if self.config.pos_encoding != "rope":
+            return None
+        return self.rope_cos[:T], self.rope_sin[:T]
+
+    def _lm_logits(self, h: Tensor) -> Tensor:
+        return self.lm_head(h)
+
+    def _init_weights(self) -> None:
+        """Normal(0, init_std) weights, zero biases; residual outputs scaled down by
+        1/sqrt(2 x layers) as in GPT-2 so the residual stream's variance does not grow."""
+        cfg = self.config
+        n_residual = 2 * (cfg.n_layer + cfg.decoder_layers)
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                std = cfg.init_std
+                if getattr(module, "is_residual_output", False):
+                    std = std / math.sqrt(n_residual)
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+
+    def _tie(self) -> None:
+        if self.config.tie_embeddings and hasattr(self, "lm_head"):
+            self.lm_head.weight = self.embed.tok.weight
+
+    def _check_ids(self, ids: Tensor, name: str = "input_ids") -> None:
+        cfg = self.config
+        if not isinstance(ids, Tensor) or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            got = ids.dtype if isinstance(ids, Tensor) else type(ids).__name__
+            raise InputError(
+                f"{name} must be an integer tensor of token ids, got {got}; "
+                "encode text with the tokenizer and pass torch.tensor(ids, dtype=torch.long)."
+            )
+        if ids.dim() != 2:
+            raise InputError(
+                f"{name} must have shape [batch, seq_len], got {tuple(ids.shape)}; "
+                "add a batch dimension with ids.unsqueeze(0)."
+            )
+        if ids.shape[1] == 0:
+            raise InputError(f"{name} is empty (seq_len 0); pass at least one token.")
+        if ids.shape[1] > cfg.context_length:
+            raise InputError(
+                f"{name} has {ids.shape[1]} tokens but the model's context_length is "
+                f"{cfg.context_length}; truncate the input (e.g. ids[:, -{cfg.context_length}:])"
+                " or build a model with a larger context_length."
+            )
+        if torch.compiler.is_compiling():
+            return
+        lo, hi = (int(v) for v in ids.aminmax())
+        if lo < 0 or hi >= cfg.vocab_size:
+            bad = lo if lo < 0 else hi
+            raise InputError(
+                f"{name} contains token id {bad}, outside the vocabulary [0, {cfg.vocab_size}); "
+                "encode text with the tokenizer this model was built for, or build the model "
+                "with vocab_size >= tokenizer.vocab_size."
+            )
+
+    def _check_mask(self, mask: Tensor | None, ids: Tensor, name: str) -> None:
+        if mask is not None and tuple(mask.shape) != tuple(ids.shape):
+            raise InputError(
+                f"{name} has shape {tuple(mask.shape)} but the ids have shape "
+                f"{tuple(ids.shape)}; pass one 1/0 (or True/False) flag per token."
+            )
+
+
+def self_attention_mask(attention_mask: Tensor | None, causal: bool) -> Tensor | None:
+    """Boolean ``[B, 1, T, T]`` mask (True = may attend) from a ``[B, T]`` padding mask.
+
+    Returns None when nothing is padded, so the fused kernel can use its own causal path.
+    Each position may always attend to itself, so a padded query never sees only ``-inf``.
+    """
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    T = attention_mask.shape[1]
+    keys = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, T]
+    allowed = torch.ones(T, T, dtype=torch.bool, device=keys.device)
+    if causal:
+        allowed = allowed.tril()
+    eye = torch.eye(T, dtype=torch.bool, device=keys.device)
+    return (keys & allowed) | eye
+
+
+def key_padding_mask(attention_mask: Tensor | None) -> Tensor | None:
+    """Boolean ``[B, 1, 1, S]`` mask over keys for cross-attention (None when unpadded)."""
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    return attention_mask.bool()[:, None, None, :]
+
+
+def token_loss(logits: Tensor, targets: Tensor | None) -> Tensor | None:
+    """Mean cross-entropy over the positions whose target is not -100."""
+    if targets is None:
+        return None
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100
+    )

@@ -1,0 +1,220 @@
+"""The pieces every llmlab transformer is made of: norms, positions, attention, feed-forward, block.
+
+Shapes use B = batch, T = query length, S = key length, H = heads, K = key/value heads,
+D = head size, C = model width.
+
+>>> import torch; from llmlab import ModelConfig
+>>> block = Block(ModelConfig.preset("baby-char"), causal=True)
+>>> y, att, _ = block(torch.randn(2, 8, 128), need_weights=True)
+>>> y.shape, att.shape
+(torch.Size([2, 8, 128]), torch.Size([2, 4, 8, 8]))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from llmlab.config import ModelConfig
+
+
+def make_norm(cfg: ModelConfig) -> nn.Module:
+    """The config's normalisation layer over the model width."""
+    if cfg.norm == "rmsnorm":
+        return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+    return nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
+
+
+def activation_fn(name: str):
+    """The element-wise function behind an activation name (SwiGLU's gate uses SiLU)."""
+    return {
+        "gelu": F.gelu,
+        "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+        "relu": F.relu,
+        "swiglu": F.silu,
+    }[name]
+
+
+def sinusoidal_table(length: int, width: int) -> Tensor:
+    """Fixed positional encodings of Vaswani et al. (2017): sin on even, cos on odd columns."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    table = torch.zeros(length, width)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table
+
+
+def rope_tables(length: int, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
+    """cos and sin tables ``[length, head_dim]`` for rotary embeddings (Su et al. 2021)."""
+    inv_freq = theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate pairs (i, i + D/2) of ``x [B, H, T, D]`` by position-dependent angles."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class Attention(nn.Module):
+    """Multi-head (or grouped-query) attention, self or cross.
+
+    The fused path calls ``scaled_dot_product_attention``; with ``need_weights`` an explicit
+    path computes ``softmax(q k^T / sqrt(D)) v`` and also returns the weights ``[B, H, T, S]``.
+    """
+
+    def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False):
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
+        self.causal, self.cross, self.dropout = causal, cross, cfg.dropout
+        kv_width = self.n_kv_head * self.head_dim
+        if cross:
+            self.q = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+            self.kv = nn.Linear(cfg.d_model, 2 * kv_width, bias=cfg.bias)
+        else:
+            self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * kv_width, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.proj.is_residual_output = True
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        context: Tensor | None = None,
+        mask: Tensor | None = None,
+        rope: tuple[Tensor, Tensor] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """``x [B, T, C]`` -> ``([B, T, C], weights [B, H, T, S] or None)``.
+
+        ``mask [B, 1, T, S]`` is boolean, True where attending is allowed; when it is None a
+        causal layer masks the future itself.
+        """
+        B, T, C = x.shape
+        q, k, v = self._project(x, context)
+        if rope is not None:
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        is_causal = self.causal and mask is None
+        if need_weights:
+            y, weights = self._explicit(q, k, v, mask, is_causal)
+        else:
+            weights = None
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=is_causal,
+                dropout_p=self.dropout if self.training else 0.0,
+                enable_gqa=self.n_kv_head != self.n_head,
+            )
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.resid_drop(self.proj(y)), weights
+
+    def _project(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        B, T, C = x.shape
+        kv_width = self.n_kv_head * self.head_dim
+        if self.cross:
+            q = self.q(x)
+            k, v = self.kv(context).split(kv_width, dim=-1)
+        else:
+            q, k, v = self.qkv(x).split([C, kv_width, kv_width], dim=-1)
+        S = k.shape[1]
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # [B, H, T, D]
+        k = k.view(B, S, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, K, S, D]
+        v = v.view(B, S, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, K, S, D]
+        return q, k, v
+
+    def _explicit(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool
+    ) -> tuple[Tensor, Tensor]:
+        groups = self.n_head // self.n_kv_head
+        if groups > 1:
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))  # [B, H, T, S]
+        if is_causal:
+            T, S = scores.shape[-2:]
+            mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=-1)
+        dropped = F.dropout(weights, self.dropout, self.training)
+        return dropped @ v, weights
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: ``proj(act(fc(x)))``, or ``proj(silu(gate) * up)`` for SwiGLU."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gated = cfg.activation == "swiglu"
+        hidden = cfg.ffn_dim
+        self.fc = nn.Linear(cfg.d_model, 2 * hidden if self.gated else hidden, bias=cfg.bias)
+        self.act = activation_fn(cfg.activation)
+        self.proj = nn.Linear(hidden, cfg.d_model, bias=cfg.bias)
+        self.proj.is_residual_output = True
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.fc(x)
+        if self.gated:
+            gate, up = h.chunk(2, dim=-1)
+            h = self.act(gate) * up
+        else:
+            h = self.act(h)
+        return self.drop(self.proj(h))
+
+
+class Block(nn.Module):
+    """One transformer layer: self-attention, optional cross-attention, feed-forward.
+
+    Pre-norm: ``x + f(norm(x))`` (GPT-2). Post-norm: ``norm(x + f(x))`` (original Transformer,
+    BERT).
+    """
+
+    def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False):
+        super().__init__()
+        self.pre_norm = cfg.norm_position == "pre"
+        self.attn_norm = make_norm(cfg)
+        self.attn = Attention(cfg, causal=causal)
+        if cross:
+            self.cross_norm = make_norm(cfg)
+            self.cross_attn = Attention(cfg, causal=False, cross=True)
+        self.ffn_norm = make_norm(cfg)
+        self.ffn = FeedForward(cfg)
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        rope: tuple[Tensor, Tensor] | None = None,
+        context: Tensor | None = None,
+        context_mask: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``x [B, T, C]`` -> ``(x, self-attention weights, cross-attention weights)``."""
+        x, self_weights = self._residual(
+            x, self.attn_norm, lambda h: self.attn(h, mask=mask, rope=rope, need_weights=need_weights)
+        )
+        cross_weights = None
+        if context is not None:
+            x, cross_weights = self._residual(
+                x, self.cross_norm,
+                lambda h: self.cross_attn(h, context=context, mask=context_mask,
+                                          need_weights=need_weights),
+            )
+        x, _ = self._residual(x, self.ffn_norm, lambda h: (self.ffn(h), None))
+        return x, self_weights, cross_weights
+
+    def _residual(self, x: Tensor, norm: nn.Module, sublayer) -> tuple[Tensor, Tensor | None]:
+        if self.pre_norm:
+            out, weights = sublayer(norm(x))
+            return x + out, weights
+        out, weights = sublayer(x)
+        return norm(x + out), weights
