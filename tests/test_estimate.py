@@ -1,0 +1,97 @@
+import itertools
+
+import pytest
+import torch
+
+import llmlab
+from llmlab import ModelConfig
+from llmlab.errors import ConfigError
+
+GRID = list(itertools.product(
+    ["gpt", "bert", "seq2seq"], ["learned", "sinusoidal", "rope", "none"],
+    ["layernorm", "rmsnorm"], ["gelu", "swiglu"], [True, False], [True, False], [None, 2],
+    [0, 3], ["pre", "post"],
+))
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_param_count_equals_built_model_over_the_option_grid(chunk):
+    for fam, pos, norm, act, bias, tie, kv, labels, where in GRID[chunk::4]:
+        if labels and fam == "seq2seq":
+            continue
+        cfg = ModelConfig(
+            family=fam, vocab_size=37, context_length=16, n_layer=2, n_head=4, d_model=32,
+            pos_encoding=pos, norm=norm, activation=act, bias=bias, tie_embeddings=tie,
+            n_kv_head=kv, n_labels=labels, norm_position=where,
+            type_vocab_size=2 if fam == "bert" else 0,
+            n_decoder_layer=3 if fam == "seq2seq" else None,
+        )
+        assert llmlab.build_model(cfg).num_params() == cfg.estimate().params, cfg
+
+
+@pytest.mark.parametrize("name", ModelConfig.presets())
+def test_presets_param_count_matches_model(name):
+    cfg = ModelConfig.preset(name)
+    with torch.device("meta"):
+        model = llmlab.build_model(cfg)
+    assert model.num_params() == cfg.estimate().params
+
+
+def test_hand_calculation_for_baby_char():
+    # 4 layers, width 128, vocab 65, context 64, no biases, tied embeddings (nanoGPT's CPU config)
+    d, L, V, T = 128, 4, 65, 64
+    per_layer = 2 * d + 3 * d * d + d * d + 2 * (d * 4 * d)  # two LayerNorm weights, qkv, proj, MLP
+    params = V * d + T * d + L * per_layer + d
+    est = ModelConfig.preset("baby-char").estimate(batch_size=12, seq_len=T)
+    assert est.params == params == 804096
+    matmul = params - T * d  # token table doubles as the output projection
+    assert est.matmul_params == matmul
+    assert est.flops_per_token_forward == 2 * matmul + 4 * L * d * T
+    assert est.flops_per_token_train == 6 * matmul + 12 * L * d * T
+    assert est.flops_per_step == est.flops_per_token_train * 12 * T
+    assert est.kv_cache_bytes_per_token == 2 * L * d * 4
+    assert est.weights_bytes == est.gradients_bytes == params * 4
+    assert est.optimizer_bytes == params * 8
+    assert est.activations_bytes == L * T * 12 * d * 34 * 4 // 2 + 2 * 12 * T * V * 4
+
+
+def test_gpt2_small_matches_published_size_and_bf16_memory():
+    est = ModelConfig.preset("gpt2-small").estimate(batch_size=8, seq_len=1024, dtype="bf16")
+    assert est.params == 124_439_808  # GPT-2 small, with its tied LM head
+    assert est.weights_bytes == 2 * est.params
+    assert est.optimizer_bytes == 12 * est.params  # two fp32 moments + fp32 master weights
+    fused = est.activations_bytes
+    explicit = ModelConfig.preset("gpt2-small").estimate(
+        batch_size=8, seq_len=1024, dtype="bf16", fused_attention=False).activations_bytes
+    assert explicit - fused == 12 * 5 * 12 * 1024 * 1024 * 8  # the stored attention matrices
+
+
+def test_weights_bytes_equal_the_built_model_in_each_dtype():
+    cfg = ModelConfig.preset("baby-char")
+    for dtype, torch_dtype in (("float32", torch.float32), ("bf16", torch.bfloat16)):
+        model = llmlab.build_model(cfg, dtype=torch_dtype)
+        real = sum(p.numel() * p.element_size() for p in model.parameters())
+        assert cfg.estimate(dtype=dtype).weights_bytes == real
+
+
+def test_gqa_shrinks_the_kv_cache():
+    cfg = ModelConfig(n_head=8, d_model=256, n_layer=2)
+    assert cfg.replace(n_kv_head=2).estimate().kv_cache_bytes_per_token * 4 == \
+        cfg.estimate().kv_cache_bytes_per_token
+
+
+def test_estimate_prints_a_readable_table():
+    text = str(ModelConfig.preset("shakespeare-char").estimate(batch_size=64, seq_len=256))
+    assert "parameters" in text and "10.75M" in text and "KV cache per token" in text
+    assert "<table>" in ModelConfig.preset("baby-char").estimate()._repr_html_()
+    assert ModelConfig.preset("baby-char").estimate().to_dict()["training_bytes"] > 0
+
+
+def test_bad_estimate_arguments():
+    cfg = ModelConfig.preset("baby-char")
+    with pytest.raises(ConfigError, match="context_length"):
+        cfg.estimate(seq_len=65)
+    with pytest.raises(ConfigError, match="at least 1"):
+        cfg.estimate(batch_size=0)
+    with pytest.raises(ConfigError, match="unknown dtype"):
+        cfg.estimate(dtype="int3")

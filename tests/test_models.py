@@ -1,0 +1,174 @@
+import math
+
+import pytest
+import torch
+
+import llmlab
+from llmlab import ModelConfig
+from llmlab.errors import ConfigError, InputError
+from llmlab.models import GPT, Bert, Seq2Seq
+
+V = 50
+
+
+def tiny(family="gpt", **kw):
+    base = dict(family=family, vocab_size=V, context_length=32, n_layer=2, n_head=4, d_model=32)
+    return ModelConfig(**{**base, **kw})
+
+
+def forward(model, ids, **kw):
+    if model.config.family == "seq2seq":
+        return model(ids, ids, **kw)
+    return model(ids, **kw)
+
+
+VARIANTS = [
+    ("gpt", {}),
+    ("gpt", dict(pos_encoding="rope", n_kv_head=2, norm="rmsnorm", activation="swiglu")),
+    ("gpt", dict(pos_encoding="sinusoidal", norm_position="post", bias=False)),
+    ("gpt", dict(pos_encoding="none", n_kv_head=1, activation="relu")),
+    ("bert", dict(norm_position="post", type_vocab_size=2)),
+    ("bert", dict(pos_encoding="rope", n_kv_head=2)),
+    ("seq2seq", dict(pos_encoding="sinusoidal")),
+    ("seq2seq", dict(pos_encoding="rope", n_kv_head=2, norm_position="post")),
+]
+
+
+def test_build_model_picks_the_family_class():
+    assert type(llmlab.build_model(tiny("gpt"))) is GPT
+    assert type(llmlab.build_model(tiny("bert"))) is Bert
+    assert type(llmlab.build_model(tiny("seq2seq"))) is Seq2Seq
+    with pytest.raises(ConfigError, match="needs a ModelConfig"):
+        llmlab.build_model({"family": "gpt"})
+
+
+@pytest.mark.parametrize("family, extra", VARIANTS)
+def test_explicit_attention_matches_fused_path(family, extra):
+    model = llmlab.build_model(tiny(family, **extra), seed=0).eval()
+    ids = torch.randint(0, V, (3, 12))
+    mask = torch.ones(3, 12, dtype=torch.bool)
+    mask[1, :4] = False  # left padding
+    mask[2, 9:] = False  # right padding
+    for attention_mask in (None, mask):
+        fused = forward(model, ids, attention_mask=attention_mask)
+        explicit = forward(model, ids, attention_mask=attention_mask, return_attention=True)
+        assert torch.allclose(fused.logits, explicit.logits, atol=1e-5)
+        assert not fused.logits.isnan().any()
+        layers = model.config.decoder_layers or model.config.n_layer
+        assert len(explicit.attentions) == layers
+        weights = explicit.attentions[0]
+        assert weights.shape == (3, 4, 12, 12)
+        assert torch.allclose(weights.sum(-1), torch.ones(3, 4, 12), atol=1e-5)
+        if family == "seq2seq":
+            assert len(explicit.cross_attentions) == layers
+            assert len(explicit.encoder_attentions) == model.config.n_layer
+
+
+def test_causal_models_do_not_see_the_future_and_bert_does():
+    ids = torch.randint(0, V, (1, 10))
+    changed = ids.clone()
+    changed[0, 7] = (ids[0, 7] + 1) % V
+    gpt = llmlab.build_model(tiny("gpt"), seed=0).eval()
+    assert torch.allclose(gpt(ids).logits[:, :7], gpt(changed).logits[:, :7], atol=1e-6)
+    assert not torch.allclose(gpt(ids).logits[:, 7:], gpt(changed).logits[:, 7:])
+    att = gpt(ids, return_attention=True).attentions[0]
+    assert torch.all(att.triu(1) == 0)
+    bert = llmlab.build_model(tiny("bert"), seed=0).eval()
+    assert not torch.allclose(bert(ids).logits[:, :7], bert(changed).logits[:, :7])
+
+
+@pytest.mark.parametrize("pos", ["learned", "rope", "sinusoidal"])
+def test_padding_does_not_change_real_tokens(pos):
+    model = llmlab.build_model(tiny("bert", pos_encoding=pos), seed=0).eval()
+    ids = torch.randint(0, V, (1, 6))
+    padded = torch.cat([ids, torch.zeros(1, 4, dtype=torch.long)], dim=1)
+    mask = torch.tensor([[1] * 6 + [0] * 4])
+    assert torch.allclose(model(ids).logits, model(padded, attention_mask=mask).logits[:, :6],
+                          atol=1e-5)
+
+
+def test_gpt_classifier_reads_the_last_real_token():
+    model = llmlab.build_model(tiny("gpt", n_labels=3), seed=0).eval()
+    ids = torch.randint(0, V, (1, 5))
+    padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+    mask = torch.tensor([[1] * 5 + [0] * 3])
+    out = model(padded, attention_mask=mask, targets=torch.tensor([2]))
+    assert out.logits.shape == (1, 3)
+    assert torch.allclose(out.logits, model(ids).logits, atol=1e-5)
+    assert out.loss.item() > 0
+
+
+def test_bert_classifier_and_mlm_heads():
+    clf = llmlab.build_model(tiny("bert", n_labels=4), seed=0)
+    out = clf(torch.randint(0, V, (2, 8)), targets=torch.tensor([0, 3]))
+    assert out.logits.shape == (2, 4) and out.loss.requires_grad
+    mlm = llmlab.build_model(tiny("bert"), seed=0)
+    assert mlm.mlm_head.decoder.weight is mlm.embed.tok.weight
+    targets = torch.full((2, 8), -100)
+    targets[:, 3] = 7
+    assert mlm(torch.randint(0, V, (2, 8)), targets=targets).loss.item() > 0
+
+
+@pytest.mark.parametrize("family", ["gpt", "bert", "seq2seq"])
+def test_loss_at_init_is_near_uniform_and_backward_reaches_every_parameter(family):
+    model = llmlab.build_model(tiny(family), seed=0)
+    ids, targets = torch.randint(0, V, (2, 4, 16))
+    loss = forward(model, ids, targets=targets).loss
+    assert abs(loss.item() - math.log(V)) < 0.3
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_embeddings_are_tied_and_init_follows_gpt2():
+    model = llmlab.build_model(ModelConfig.preset("shakespeare-char"), seed=0)
+    assert model.lm_head.weight is model.embed.tok.weight
+    block = model.decoder.blocks[0]
+    assert abs(block.attn.qkv.weight.std().item() - 0.02) < 2e-3
+    assert abs(block.attn.proj.weight.std().item() - 0.02 / math.sqrt(12)) < 1e-3
+    untied = llmlab.build_model(tiny("gpt", tie_embeddings=False))
+    assert untied.lm_head.weight is not untied.embed.tok.weight
+
+
+def test_seed_makes_init_reproducible():
+    a = llmlab.build_model(tiny(), seed=3).state_dict()
+    b = llmlab.build_model(tiny(), seed=3).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("family", ["gpt", "bert", "seq2seq"])
+def test_bfloat16_forward_and_backward(family):
+    model = llmlab.build_model(tiny(family), dtype=torch.bfloat16, seed=0)
+    ids = torch.randint(0, V, (2, 8))
+    out = forward(model, ids, targets=ids)
+    assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss)
+    out.loss.backward()
+    out_explicit = forward(model.eval(), ids, return_attention=True)
+    assert out_explicit.attentions[0].dtype == torch.bfloat16
+
+
+def test_hidden_states_cover_embeddings_and_every_block():
+    model = llmlab.build_model(tiny(), seed=0).eval()
+    out = model(torch.randint(0, V, (1, 5)), return_hidden=True)
+    assert len(out.hidden_states) == 3 and out.hidden_states[0].shape == (1, 5, 32)
+    assert torch.allclose(model.lm_head(out.hidden_states[-1]), out.logits, atol=1e-6)
+
+
+def test_bad_inputs_say_what_to_do():
+    model = llmlab.build_model(tiny())
+    with pytest.raises(InputError, match=r"token id 50, outside the vocabulary \[0, 50\)"):
+        model(torch.tensor([[1, 2, 50]]))
+    with pytest.raises(InputError, match="token id -1"):
+        model(torch.tensor([[-1, 2]]))
+    with pytest.raises(InputError, match="context_length is 32; truncate"):
+        model(torch.zeros(1, 33, dtype=torch.long))
+    with pytest.raises(InputError, match="integer tensor"):
+        model(torch.zeros(1, 4))
+    with pytest.raises(InputError, match=r"unsqueeze\(0\)"):
+        model(torch.zeros(4, dtype=torch.long))
+    with pytest.raises(InputError, match="empty"):
+        model(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(InputError, match="attention_mask has shape"):
+        model(torch.zeros(2, 4, dtype=torch.long), attention_mask=torch.ones(2, 5))
+    s2s = llmlab.build_model(tiny("seq2seq"))
+    with pytest.raises(InputError, match="decoder_input_ids contains token id 99"):
+        s2s(torch.zeros(1, 4, dtype=torch.long), torch.tensor([[99]]))
