@@ -34,7 +34,11 @@ _EXPORTS = {
 }
 _SUBMODULES = {"server", "config", "estimate", "models", "tokenizers", "data", "checkpoint", "interop", "errors"}
 
-__all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]
+__all__ = [
+    "BPETokenizer", "ByteTokenizer", "CharTokenizer", "Estimate", "HFTokenizer", "ModelConfig",
+    "ModelOutput", "__version__", "build_model", "checkpoint", "config", "data", "errors",
+    "estimate", "interop", "load", "load_tokenizer", "models", "save", "server", "tokenizers",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from llmlab.checkpoint import load, save

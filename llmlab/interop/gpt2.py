@@ -1,0 +1,240 @@
+"""GPT-2 checkpoints (``model_type: "gpt2"``) <-> llmlab ``GPT`` models.
+
+GPT-2 is a pre-norm decoder with learned positions, LayerNorm and biases everywhere. Its
+linear layers are ``Conv1D`` modules that store weights ``[in, out]``, the transpose of
+``nn.Linear``; ``c_attn`` holds q | k | v along the output, as llmlab's fused ``qkv`` does.
+
+>>> from llmlab.interop import export_gpt2, load_hf       # doctest: +SKIP
+>>> export_gpt2(model, "my-gpt2"); model2, _ = load_hf("my-gpt2")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from llmlab.config import ModelConfig
+from llmlab.errors import CheckpointError
+from llmlab.interop._hf import (
+    CONFIG_FILE,
+    SAFETENSORS_FILE,
+    Rule,
+    config_value,
+    save_tokenizer,
+)
+
+MODEL_TYPE = "gpt2"
+PREFIX = "transformer."
+
+# GPT-2's activation_function -> llmlab activation ("gelu_new" is the tanh approximation)
+ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu",
+               "relu": "relu"}
+EXPORT_ACTIVATIONS = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
+
+# llmlab block module -> GPT-2 block module, and how its weight is stored
+_LAYER = (
+    ("attn_norm", "ln_1", "same"),
+    ("attn.qkv", "attn.c_attn", "transpose"),
+    ("attn.proj", "attn.c_proj", "transpose"),
+    ("ffn_norm", "ln_2", "same"),
+    ("ffn.fc", "mlp.c_fc", "transpose"),
+    ("ffn.proj", "mlp.c_proj", "transpose"),
+)
+
+
+# --------------------------------------------------------------------------- loading
+def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig:
+    """The llmlab config of a GPT-2 ``config.json`` (with ``n_labels`` classes, 0 = LM)."""
+    _reject_unsupported(hf)
+    activation = config_value(hf, "activation_function", "gelu_new", str)
+    if activation not in ACTIVATIONS:
+        raise CheckpointError(
+            f"config.json has activation_function={activation!r}; llmlab's GPT supports "
+            f"{', '.join(map(repr, ACTIVATIONS))}."
+        )
+    return ModelConfig(
+        family="gpt",
+        vocab_size=config_value(hf, "vocab_size", 50257, int),
+        context_length=config_value(hf, "n_positions", 1024, int),
+        n_layer=config_value(hf, "n_layer", 12, int),
+        n_head=config_value(hf, "n_head", 12, int),
+        d_model=config_value(hf, "n_embd", 768, int),
+        d_ff=config_value(hf, "n_inner", None, (int, type(None))),
+        dropout=float(config_value(hf, "resid_pdrop", 0.1, (int, float))),
+        bias=True,
+        pos_encoding="learned",
+        norm="layernorm",
+        norm_position="pre",
+        norm_eps=float(config_value(hf, "layer_norm_epsilon", 1e-5, (int, float))),
+        activation=ACTIVATIONS[activation],
+        tie_embeddings=config_value(hf, "tie_word_embeddings", True, bool),
+        init_std=float(config_value(hf, "initializer_range", 0.02, (int, float))),
+        n_labels=n_labels,
+        name=name,
+    )
+
+
+def _reject_unsupported(hf: dict[str, Any]) -> None:
+    # GPT-2 options that change the computation in ways llmlab's GPT does not model
+    unsupported = {
+        "scale_attn_weights": (True, "attention scores scaled by 1/sqrt(head size)"),
+        "scale_attn_by_inverse_layer_idx": (False, "no extra per-layer scaling"),
+        "add_cross_attention": (False, "no cross-attention"),
+    }
+    bad = [
+        f"{key}={hf[key]!r} (llmlab needs {needed!r}: {why})"
+        for key, (needed, why) in unsupported.items()
+        if key in hf and hf[key] != needed
+    ]
+    if bad:
+        raise CheckpointError(
+            "this GPT-2 variant cannot be loaded into llmlab's GPT: " + "; ".join(bad) + "."
+        )
+
+
+def canonical_names(tensors: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoint names as a ``GPT2LMHeadModel`` saves them (adds ``transformer.`` when a
+    bare ``GPT2Model``, or the original OpenAI release, left it out)."""
+    body = ("h.", "wte.", "wpe.", "ln_f.")
+    return {(PREFIX + k if k.startswith(body) else k): v for k, v in tensors.items()}
+
+
+def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
+    """Where each tensor of an llmlab GPT comes from in a GPT-2 checkpoint.
+
+    ``new_head``: the classifier is not in the checkpoint (an LM loaded for classification).
+    """
+    out = [
+        Rule("embed.tok.weight", (f"{PREFIX}wte.weight",)),
+        Rule("embed.pos.weight", (f"{PREFIX}wpe.weight",)),
+    ]
+    for i in range(cfg.n_layer):
+        for ours, theirs, layout in _LAYER:
+            ours, theirs = f"decoder.blocks.{i}.{ours}", f"{PREFIX}h.{i}.{theirs}"
+            out.append(Rule(f"{ours}.weight", (f"{theirs}.weight",), layout))
+            out.append(Rule(f"{ours}.bias", (f"{theirs}.bias",)))
+    out += [Rule(f"decoder.norm.{p}", (f"{PREFIX}ln_f.{p}",)) for p in ("weight", "bias")]
+    if cfg.n_labels and new_head:
+        out += [Rule("classifier.weight", (), optional=True),
+                Rule("classifier.bias", (), optional=True)]
+    elif cfg.n_labels:
+        # GPT2ForSequenceClassification's "score" layer has no bias: ours is set to zero
+        out += [Rule("classifier.weight", ("score.weight",)),
+                Rule("classifier.bias", (), "zeros")]
+    elif not cfg.tie_embeddings:
+        out.append(Rule("lm_head.weight", ("lm_head.weight",)))
+    return out
+
+
+def ignorable(name: str) -> bool:
+    """Checkpoint tensors that are no weights llmlab needs: the causal-mask buffers older
+    checkpoints saved, and a language-model head that is tied or unused by a classifier."""
+    return name.endswith((".attn.bias", ".attn.masked_bias")) or name == "lm_head.weight"
+
+
+def mismatch_hint(hf: dict[str, Any], cfg: ModelConfig) -> str:
+    """Extra advice for a weights file that does not fit (none needed for GPT-2)."""
+    return ""
+
+
+# --------------------------------------------------------------------------- export
+def export_gpt2(model: Any, path: str | os.PathLike, tokenizer: Any = None) -> Path:
+    """Write an llmlab GPT as a Hugging Face GPT-2 folder; return the folder.
+
+    The folder holds ``config.json`` and ``model.safetensors`` (and the tokenizer, when one is
+    given), so ``transformers.GPT2LMHeadModel.from_pretrained(folder)`` and
+    :func:`llmlab.interop.load_hf` both read it. Only configs GPT-2 can express are accepted
+    (learned positions, LayerNorm, pre-norm, biases, multi-head attention, GELU or ReLU, no
+    classifier); anything else is a :class:`CheckpointError` naming each field to change.
+
+    >>> export_gpt2(model, "exports/my-gpt2", tokenizer=tok)  # doctest: +SKIP
+    >>> GPT2LMHeadModel.from_pretrained("exports/my-gpt2")   # doctest: +SKIP
+    """
+    from safetensors.torch import save_file
+
+    from llmlab._files import write_atomic, write_text_atomic
+
+    cfg = _exportable_config(model)
+    directory = Path(path).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory} is a file; pass a folder to export the model into.")
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, directory, vocab_size=cfg.vocab_size,
+                       context_length=cfg.context_length)
+    tensors = _gpt2_tensors(model, cfg)
+    write_atomic(directory / SAFETENSORS_FILE,
+                 lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    hf = hf_config(cfg, dtype=str(next(iter(tensors.values())).dtype).removeprefix("torch."),
+                   tokenizer=tokenizer)
+    write_text_atomic(directory / CONFIG_FILE, json.dumps(hf, indent=2) + "\n")
+    return directory
+
+
+def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None) -> dict:
+    """GPT-2's ``config.json`` for an exportable llmlab config."""
+    return {
+        "model_type": MODEL_TYPE,
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": cfg.vocab_size,
+        "n_positions": cfg.context_length,
+        "n_embd": cfg.d_model,
+        "n_layer": cfg.n_layer,
+        "n_head": cfg.n_head,
+        "n_inner": cfg.d_ff,
+        "activation_function": EXPORT_ACTIVATIONS[cfg.activation],
+        "layer_norm_epsilon": cfg.norm_eps,
+        "initializer_range": cfg.init_std,
+        "resid_pdrop": cfg.dropout,
+        "embd_pdrop": cfg.dropout,
+        "attn_pdrop": cfg.dropout,
+        "scale_attn_weights": True,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "bos_token_id": getattr(tokenizer, "bos_id", None),
+        "eos_token_id": getattr(tokenizer, "eos_id", None),
+        "pad_token_id": getattr(tokenizer, "pad_id", None),
+        "dtype": dtype,
+    }
+
+
+def _exportable_config(model: Any) -> ModelConfig:
+    cfg = getattr(model, "config", None)
+    if not isinstance(cfg, ModelConfig):
+        raise CheckpointError(
+            f"export_gpt2 needs an llmlab model (from llmlab.build_model), got "
+            f"{type(model).__name__}."
+        )
+    bad = [f"{field}={value!r} (GPT-2 needs {needed})" for field, value, needed in _gaps(cfg)]
+    if bad:
+        raise CheckpointError(
+            "this model cannot be written as GPT-2: " + "; ".join(bad) + ". Build a model with "
+            "these fields changed to export it, or keep it in llmlab's own format (llmlab.save)."
+        )
+    return cfg
+
+
+def _gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
+    """(field, value, what GPT-2 needs) for every field GPT-2 cannot express."""
+    gaps = []
+    required = {"family": "gpt", "pos_encoding": "learned", "norm": "layernorm",
+                "norm_position": "pre", "bias": True, "n_labels": 0}
+    for field, needed in required.items():
+        if getattr(cfg, field) != needed:
+            gaps.append((field, getattr(cfg, field), repr(needed)))
+    if cfg.activation not in EXPORT_ACTIVATIONS:
+        gaps.append(("activation", cfg.activation, f"one of {sorted(EXPORT_ACTIVATIONS)}"))
+    if cfg.n_kv_head not in (None, cfg.n_head):
+        gaps.append(("n_kv_head", cfg.n_kv_head, f"None or n_head={cfg.n_head}"))
+    return gaps
+
+
+def _gpt2_tensors(model: Any, cfg: ModelConfig) -> dict[str, Any]:
+    """The model's weights under GPT-2's names and layout, contiguous on the CPU."""
+    state = model.state_dict()
+    tensors = {}
+    for rule in rules(cfg):
+        for name, tensor in rule.to_hf(state[rule.target]).items():
+            tensors[name] = tensor.detach().cpu().contiguous()
+    return tensors
+
