@@ -506,6 +506,11 @@ class _Batches:
     def _size(self, split: str) -> int:
         raise NotImplementedError
 
+    def num_examples(self, split: str) -> int:
+        """Distinct examples ``get_batch`` can draw from ``split`` (windows or rows)."""
+        self._check_split(split)
+        return self._size(split)
+
     def _settings(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -567,6 +572,10 @@ class _CorpusData(_Batches):
 
     def _size(self, split: str) -> int:
         return len(self.train_ids if split == "train" else self.val_ids)
+
+    def num_examples(self, split: str) -> int:
+        """Distinct windows ``get_batch`` can draw from ``split``."""
+        return len(self._ids(split)) - self.seq_len
 
     def _settings(self) -> dict[str, Any]:
         return {"seq_len": self.seq_len, "val_fraction": self.val_fraction}

@@ -1,0 +1,73 @@
+/**
+ * The llmlab JupyterLab extension: three sidebar panels and a palette
+ * command to open each.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+
+import { AttentionInspectorPanel } from './panels/attentionInspector';
+import { ModelConfigsPanel } from './panels/modelConfigs';
+import { LlmlabPanel } from './panels/panel';
+import { RunHistoryPanel } from './panels/runHistory';
+
+/** Palette category shared by every llmlab command. */
+const CATEGORY = 'llmlab';
+
+/** A panel, the command that opens it and its place in the left sidebar. */
+interface IPanelEntry {
+  panel: LlmlabPanel;
+  command: string;
+  label: string;
+  rank: number;
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'llmlab:plugin',
+  description:
+    'llmlab panels: Model configs, Attention inspector, Run history.',
+  autoStart: true,
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ): void => {
+    const entries: IPanelEntry[] = [
+      {
+        panel: new ModelConfigsPanel(),
+        command: 'llmlab:open-model-configs',
+        label: 'Model configs',
+        rank: 600
+      },
+      {
+        panel: new AttentionInspectorPanel(),
+        command: 'llmlab:open-attention-inspector',
+        label: 'Attention inspector',
+        rank: 601
+      },
+      {
+        panel: new RunHistoryPanel(),
+        command: 'llmlab:open-run-history',
+        label: 'Run history',
+        rank: 602
+      }
+    ];
+
+    for (const { panel, command, label, rank } of entries) {
+      app.shell.add(panel, 'left', { rank });
+      restorer?.add(panel, panel.id);
+      app.commands.addCommand(command, {
+        label: `llmlab: Open ${label}`,
+        caption: panel.title.caption,
+        execute: () => app.shell.activateById(panel.id)
+      });
+      palette?.addItem({ command, category: CATEGORY });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,53 @@
+"""The llmlab Jupyter server extension and the hooks Jupyter uses to find it.
+
+Jupyter imports the top-level package ``llmlab`` (enabled by
+``etc/jupyter/jupyter_server_config.d/llmlab.json``), which forwards the two
+``_jupyter_*`` hooks below to this module:
+
+>>> _jupyter_server_extension_points()
+[{'module': 'llmlab.server'}]
+
+Only light modules are imported here: no torch, no polars.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llmlab.server.handlers import API_PREFIX, setup_handlers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jupyter_server.serverapp import ServerApp
+
+__all__ = [
+    "API_PREFIX",
+    "LABEXTENSION_NAME",
+    "_jupyter_labextension_paths",
+    "_jupyter_server_extension_points",
+    "_load_jupyter_server_extension",
+]
+
+#: npm package name of the lab extension (``labextension/package.json``), also the
+#: folder it is installed to under ``share/jupyter/labextensions/``.
+LABEXTENSION_NAME = "llmlab"
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt lab extension lives, for ``jupyter labextension develop``.
+
+    JupyterLab resolves ``src`` against the directory of the module it imported,
+    which is the top-level ``llmlab`` package (the hook is reached through
+    ``llmlab.__getattr__``), so ``"labextension"`` means ``llmlab/labextension``.
+    """
+    return [{"src": "labextension", "dest": LABEXTENSION_NAME}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Tell jupyter_server which module holds ``_load_jupyter_server_extension``."""
+    return [{"module": "llmlab.server"}]
+
+
+def _load_jupyter_server_extension(server_app: ServerApp) -> None:
+    """Register llmlab's REST handlers on a running Jupyter server."""
+    setup_handlers(server_app.web_app)
+    server_app.log.info("llmlab server extension loaded; API at /%s/", API_PREFIX)
