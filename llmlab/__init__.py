@@ -28,16 +28,19 @@ _EXPORTS = {
     "load_tokenizer": "llmlab.tokenizers",
     "save": "llmlab.checkpoint",
     "load": "llmlab.checkpoint",
+    "Trainer": "llmlab.train",
+    "TrainConfig": "llmlab.train",
     # Jupyter discovers the server and lab extensions through these two hooks
     "_jupyter_server_extension_points": "llmlab.server",
     "_jupyter_labextension_paths": "llmlab.server",
 }
-_SUBMODULES = {"server", "config", "estimate", "models", "tokenizers", "data", "checkpoint", "interop", "errors"}
+_SUBMODULES = {"train", "runs", "server", "config", "estimate", "models", "tokenizers", "data", "checkpoint", "interop", "errors"}
 
 __all__ = [
     "BPETokenizer", "ByteTokenizer", "CharTokenizer", "Estimate", "HFTokenizer", "ModelConfig",
     "ModelOutput", "__version__", "build_model", "checkpoint", "config", "data", "errors",
-    "estimate", "interop", "load", "load_tokenizer", "models", "save", "server", "tokenizers",
+    "estimate", "interop", "load", "load_tokenizer", "models", "runs", "save", "server",
+    "tokenizers", "train", "Trainer", "TrainConfig",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -45,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from llmlab.config import ModelConfig
     from llmlab.estimate import Estimate
     from llmlab.models import ModelOutput, build_model
+    from llmlab.train import TrainConfig, Trainer
     from llmlab.tokenizers import (
         BPETokenizer,
         ByteTokenizer,

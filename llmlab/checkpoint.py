@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from llmlab._files import current_umask
 from llmlab._version import __version__
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError, ConfigError
@@ -231,9 +232,7 @@ def _is_llmlab_checkpoint(folder: Path) -> bool:
 
 
 def _swap_in(staging: Path, target: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
+    staging.chmod(0o777 & ~current_umask())
     if not target.exists():
         os.replace(staging, target)
         return

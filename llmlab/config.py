@@ -340,19 +340,23 @@ def _divisors(n: int) -> list[int]:
 
 
 def _reject_unknown(data: dict[str, Any]) -> None:
-    known = {f.name for f in fields(ModelConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        import difflib
+    reject_unknown_keys(data, {f.name for f in fields(ModelConfig)}, "ModelConfig field")
 
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, known, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(
-            f"unknown ModelConfig field(s): {', '.join(hints)}. "
-            f"Known fields: {', '.join(sorted(known))}."
-        )
+
+def reject_unknown_keys(data: dict[str, Any], known: set[str], what: str) -> None:
+    """Raise ConfigError for keys of ``data`` not in ``known``, suggesting the closest names."""
+    unknown = sorted(set(data) - known)
+    if not unknown:
+        return
+    import difflib
+
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ConfigError(
+        f"unknown {what}(s): {', '.join(hints)}. Known: {', '.join(sorted(known))}."
+    )
 
 
 def _allowed_literals(hint: Any) -> tuple | None:

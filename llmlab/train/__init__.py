@@ -1,0 +1,14 @@
+"""Training on Hugging Face accelerate, recorded in the run store.
+
+>>> import llmlab                                                          # doctest: +SKIP
+>>> run = llmlab.Trainer(model, data, max_steps=200).fit()                  # doctest: +SKIP
+
+From a terminal: ``accelerate launch -m llmlab.train spec.json`` (see ``llmlab.train.cli``).
+"""
+
+from llmlab.train.callbacks import Callback, ProgressBar
+from llmlab.train.config import TrainConfig, lr_at
+from llmlab.train.trainer import Trainer, TrainingError, param_groups
+
+__all__ = ["Callback", "ProgressBar", "TrainConfig", "Trainer", "TrainingError", "lr_at",
+           "param_groups"]

@@ -1,0 +1,128 @@
+"""Train from a JSON spec in a terminal, on one process or many.
+
+    python -m llmlab.train spec.json
+    accelerate launch --num_processes 2 -m llmlab.train spec.json
+
+A spec names the model, the data and the training settings::
+
+    {"model": {"preset": "baby-char"},              # or {"config": {...}}, or {"checkpoint": "dir", "n_labels": 2}
+     "data": {"kind": "causal_lm", "source": "tinyshakespeare", "tokenizer": "char", "seq_len": 64},
+     "train": {"max_steps": 2000, "lr": 1e-3, "batch_size": 12},
+     "run_dir": "llmlab-runs", "run_name": "baby"}
+
+``data.kind`` is ``causal_lm`` or ``masked_lm`` (``source``: a file, folder or named corpus) or
+``classification`` (``dataset``: sst2, trec or agnews).
+
+>>> spec = {"model": {"preset": "baby-char"}, "data": {"source": "tinyshakespeare"}}
+>>> sorted(spec)
+['data', 'model']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from llmlab.errors import ConfigError
+
+DATA_KINDS = ("causal_lm", "masked_lm", "classification")
+
+
+def build_from_spec(spec: dict[str, Any]):
+    """``(model, data, train_config, run options)`` described by a spec dict."""
+    import llmlab
+    from llmlab.train.config import TrainConfig
+
+    _check_keys(spec, {"model", "data", "train", "run_dir", "run_name"}, "spec")
+    train = TrainConfig.from_dict(spec.get("train", {}))
+    model_spec, data_spec = spec.get("model", {}), spec.get("data", {})
+    tokenizer = None
+    if "checkpoint" in model_spec:
+        model, tokenizer = llmlab.load(model_spec["checkpoint"], n_labels=model_spec.get("n_labels"))
+    data = _build_data(data_spec, tokenizer)
+    if "checkpoint" not in model_spec:
+        cfg = _model_config(model_spec, data)
+        model = llmlab.build_model(cfg, seed=train.seed)
+    return model, data, train, {"run_dir": spec.get("run_dir"), "run_name": spec.get("run_name")}
+
+
+def _model_config(model_spec: dict[str, Any], data: Any):
+    from llmlab import ModelConfig
+
+    if "config" in model_spec:
+        return ModelConfig.from_dict(model_spec["config"])
+    if "preset" not in model_spec:
+        raise ConfigError('spec "model" needs "preset", "config" or "checkpoint".')
+    overrides = {k: v for k, v in model_spec.items() if k != "preset"}
+    overrides.setdefault("vocab_size", data.tokenizer.vocab_size)
+    if getattr(data, "n_labels", None):
+        overrides.setdefault("n_labels", data.n_labels)
+    return ModelConfig.preset(model_spec["preset"], **overrides)
+
+
+def _build_data(spec: dict[str, Any], tokenizer: Any):
+    from llmlab import data as D
+
+    kind = spec.get("kind", "causal_lm")
+    if kind not in DATA_KINDS:
+        raise ConfigError(f'spec "data.kind" is {kind!r}; use one of {DATA_KINDS}.')
+    seq_len = spec.get("seq_len", 64)
+    if kind == "classification":
+        train = D.load_classification(spec["dataset"], "train")
+        tok = tokenizer or _tokenizer(spec.get("tokenizer", "char"), " ".join(train.texts), kind)
+        return D.ClassificationData.from_texts(train, tokenizer=tok, seq_len=seq_len,
+                                               val_fraction=spec.get("val_fraction", 0.1))
+    text = D.load_text(spec.get("source", "tinyshakespeare"), download=spec.get("download", False))
+    tok = tokenizer or _tokenizer(spec.get("tokenizer", "char"), text, kind)
+    cls = D.CausalLMData if kind == "causal_lm" else D.MaskedLMData
+    return cls.from_text(text, tok, seq_len=seq_len, val_fraction=spec.get("val_fraction", 0.1))
+
+
+def _tokenizer(kind: Any, text: str, data_kind: str):
+    import llmlab
+
+    specials = "bert" if data_kind == "masked_lm" else ()
+    if kind == "char":
+        return llmlab.CharTokenizer.train(text, special_tokens=specials)
+    if kind == "byte":
+        return llmlab.ByteTokenizer(special_tokens=specials and ("<pad>", "<mask>", "<cls>", "<sep>"))
+    if isinstance(kind, dict) and "bpe" in kind:
+        return llmlab.BPETokenizer.train(text, vocab_size=int(kind["bpe"]))
+    raise ConfigError(f'spec "data.tokenizer" is {kind!r}; use "char", "byte" or {{"bpe": size}}.')
+
+
+def _check_keys(spec: dict[str, Any], known: set[str], where: str) -> None:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"the {where} must be a JSON object.")
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in the {where}; known: {sorted(known)}.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m llmlab.train``; returns the exit status."""
+    from llmlab.train.trainer import Trainer
+
+    parser = argparse.ArgumentParser(prog="llmlab.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("spec", type=Path, help="JSON file describing model, data and training")
+    parser.add_argument("--resume", help="run id to resume from its latest checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        parser.error(f"cannot read {args.spec}: {err}")
+    model, data, train, options = build_from_spec(spec)
+    trainer = Trainer(model, data, train, progress=not args.no_progress, **options)
+    run = trainer.fit(resume_from=args.resume)
+    if run is not None:
+        print(json.dumps({"run_id": run.id, "status": run.status, "path": str(run.path)}))
+        return 0 if run.status == "finished" else 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

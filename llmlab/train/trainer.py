@@ -1,0 +1,342 @@
+"""``Trainer``: trains an llmlab model on accelerate and records the run in the run store.
+
+>>> trainer = Trainer(model, data, max_steps=200, lr=1e-3, batch_size=12)   # doctest: +SKIP
+>>> run = trainer.fit()                                                      # doctest: +SKIP
+>>> run.metrics                                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llmlab.errors import LLMLabError
+from llmlab.train.callbacks import Callback, ProgressBar
+from llmlab.train.config import TrainConfig, lr_at
+from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
+
+
+class TrainingError(LLMLabError, RuntimeError):
+    """Training cannot go on (a NaN loss, a run that cannot be resumed)."""
+
+
+class Trainer:
+    """Trains ``model`` on ``data`` (an ``llmlab.data`` batch maker) with AdamW on accelerate.
+
+    Settings are a :class:`TrainConfig` or its fields as keyword arguments. Every run is
+    recorded in the run store at ``run_dir`` (metrics, checkpoints, manifest); only the main
+    process writes it.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        data: Any,
+        config: TrainConfig | None = None,
+        *,
+        run_dir: str | Path | None = None,
+        run_name: str | None = None,
+        callbacks: list[Callback] | None = None,
+        log_with: list[Any] | None = None,
+        progress: bool = True,
+        **settings: Any,
+    ):
+        self.config = (config or TrainConfig()).replace(**settings) if settings else (
+            config or TrainConfig())
+        self.model, self.data = model, data
+        check_compatible(model, data, self.config)
+        from llmlab.runs import RunStore
+
+        self.store = RunStore(run_dir)
+        self.run_name = run_name
+        self.callbacks = list(callbacks or []) + ([ProgressBar()] if progress else [])
+        self.log_with = list(log_with or [])
+        self.run = None
+        self.step = 0
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------ public verbs
+    def fit(self, resume_from: str | Path | None = None):
+        """Train to ``max_steps`` and return the :class:`~llmlab.runs.Run`.
+
+        ``resume_from`` is a run id (or run folder) of this store: training continues from that
+        run's latest complete checkpoint, in the same run. A KeyboardInterrupt ends training
+        cleanly: the run is marked interrupted and keeps its last complete checkpoint.
+        """
+        self._stop_requested = False
+        accelerator = fresh_accelerator(self.config, self.log_with, self.store.path)
+        self.accelerator = accelerator
+        model, optimizer = self._prepare(accelerator)
+        self.state = TrainerState(seed=self.config.seed)
+        resumed = self.store.get(Path(str(resume_from)).name) if resume_from else None
+        if resumed is not None:
+            self._check_resumable(resumed)
+            accelerator.load_state(str(resumed.latest_checkpoint() / "accelerate"))
+            self.state = TrainerState.load(resumed.latest_checkpoint())
+        self.run = self._open_run(accelerator, resumed)
+        if accelerator.is_main_process and self.log_with:
+            accelerator.init_trackers(self.run.id, config=self.config.to_dict())
+        try:
+            self._loop(accelerator, model, optimizer)
+        except KeyboardInterrupt:
+            self._end(accelerator, "interrupted", "interrupted by the user (KeyboardInterrupt)")
+            print(f"Training interrupted at step {self.step}; resume with "
+                  f"trainer.fit(resume_from={self.run.id!r}) if a checkpoint was saved.")
+            return self.run
+        except BaseException as err:
+            self._end(accelerator, "failed", f"{type(err).__name__}: {err}")
+            raise
+        if self.step < self.config.max_steps:
+            self._end(accelerator, "interrupted", f"stopped at step {self.step} by trainer.stop()")
+        else:
+            self._end(accelerator, "finished", None)
+        return self.run
+
+    def stop(self) -> None:
+        """Ask training to stop after the current step (widgets call this)."""
+        self._stop_requested = True
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss (and perplexity or accuracy) on ``eval_batches`` fixed batches."""
+        accelerator = getattr(self, "accelerator", None)
+        model = self.model
+        device = accelerator.device if accelerator else next(model.parameters()).device
+        return self._evaluate(model, device, accelerator)
+
+    # ------------------------------------------------------------------ set-up
+    def _prepare(self, accelerator):
+        model = self.model
+        optimizer = torch.optim.AdamW(
+            param_groups(model, self.config.weight_decay), lr=self.config.lr,
+            betas=(self.config.beta1, self.config.beta2), fused=False,
+        )
+        model, optimizer = accelerator.prepare(model, optimizer)
+        self._prepared_model = model
+        return model, optimizer
+
+    def _open_run(self, accelerator, resumed):
+        if not accelerator.is_main_process:
+            return None
+        if resumed is not None:
+            resumed.reopen()
+            return resumed
+        cfg = getattr(self.model, "config", None)
+        return self.store.create(
+            name=self.run_name, kind="train", config=cfg.to_dict() if cfg else None,
+            training=self.config.to_dict(), seed=self.config.seed,
+            data={"kind": type(self.data).__name__, "fingerprint": self.data.fingerprint,
+                  "seq_len": self.data.seq_len},
+            device=f"{accelerator.device} x{accelerator.num_processes}",
+        )
+
+    def _check_resumable(self, run) -> None:
+        manifest = run.manifest
+        cfg = getattr(self.model, "config", None)
+        if cfg is not None and manifest.get("config") not in (None, cfg.to_dict()):
+            raise TrainingError(
+                f"run {run.id} was trained with another model config; resume it with the same "
+                "ModelConfig (llmlab.ModelConfig.from_dict(run.manifest['config'])), or start a "
+                "new run."
+            )
+        saved = dict(manifest.get("training") or {})
+        mine = self.config.to_dict()
+        diff = sorted(k for k in set(saved) | set(mine)
+                      if k not in ("max_steps",) and saved.get(k) != mine.get(k))
+        if diff:
+            raise TrainingError(
+                f"run {run.id} was trained with other settings ({', '.join(diff)} differ); "
+                "resume with the same TrainConfig (only max_steps may change), or start a new run."
+            )
+        if run.latest_checkpoint() is None:
+            raise TrainingError(f"run {run.id} has no complete checkpoint to resume from; start "
+                                "a new run.")
+
+    def _loop(self, accelerator, model, optimizer) -> None:
+        cfg = self.config
+        self.step = self.state.step
+        for cb in self.callbacks:
+            cb.on_start(self)
+        t_last, tokens_since = time.perf_counter(), 0
+        while self.step < cfg.max_steps and not self._stop_requested:
+            lr = lr_at(cfg, self.step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, tokens = self._train_step(accelerator, model, optimizer)
+            self.step += 1
+            self.state.step = self.step
+            self.state.tokens += tokens
+            tokens_since += tokens
+            metrics = {"train/loss": loss, "lr": lr}
+            if self.step % cfg.log_interval == 0 or self.step == cfg.max_steps:
+                now = time.perf_counter()
+                metrics["tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
+                t_last, tokens_since = now, 0
+                self._log(accelerator, metrics)
+            for cb in self.callbacks:
+                cb.on_step(self, self.step, metrics)
+            if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:
+                self._eval_and_log(accelerator, model)
+            interval = cfg.resolved("checkpoint_interval")
+            if interval and (self.step % interval == 0 or self.step == cfg.max_steps):
+                self.save_checkpoint()
+
+    def _train_step(self, accelerator, model, optimizer) -> tuple[float, int]:
+        cfg = self.config
+        model.train()
+        micro = cfg.batch_size // cfg.grad_accum_steps
+        total = torch.zeros((), device=accelerator.device)
+        tokens = 0
+        for i in range(cfg.grad_accum_steps):
+            batch = self._shard(self.data.get_batch("train", micro, self.state.generator),
+                                accelerator)
+            tokens += batch["input_ids"].numel() * accelerator.num_processes
+            last = i == cfg.grad_accum_steps - 1
+            ctx = accelerator.no_sync(model) if not last else _nullcontext()
+            with ctx:
+                loss = model(**batch).loss
+                accelerator.backward(loss / cfg.grad_accum_steps)
+            total += loss.detach()
+        if cfg.grad_clip:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        mean = accelerator.reduce(total / cfg.grad_accum_steps, reduction="mean").item()
+        if not math.isfinite(mean):
+            raise TrainingError(
+                f"the training loss became {mean} at step {self.step + 1}. Try a lower learning "
+                f"rate (now {optimizer.param_groups[0]['lr']:.2e}), gradient clipping "
+                "(grad_clip=1.0), a longer warm-up, or mixed_precision='bf16' instead of 'fp16'."
+            )
+        return mean, tokens
+
+    def _shard(self, batch: dict[str, torch.Tensor], accelerator) -> dict[str, torch.Tensor]:
+        """This process's rows of a micro-batch every process drew identically."""
+        n, rank = accelerator.num_processes, accelerator.process_index
+        out = {}
+        for key, value in batch.items():
+            rows = value.shape[0] // n
+            out[key] = value[rank * rows:(rank + 1) * rows].to(accelerator.device)
+        return out
+
+    def _eval_and_log(self, accelerator, model) -> None:
+        metrics = self._evaluate(model, accelerator.device, accelerator)
+        self._log(accelerator, metrics)
+        for cb in self.callbacks:
+            cb.on_eval(self, self.step, metrics)
+
+    @torch.no_grad()
+    def _evaluate(self, model, device, accelerator=None) -> dict[str, float]:
+        cfg = self.config
+        was_training = model.training
+        model.eval()
+        generator = torch.Generator().manual_seed(cfg.seed + 1)
+        micro = cfg.batch_size // cfg.grad_accum_steps
+        losses, correct, seen = [], 0.0, 0
+        for _ in range(cfg.eval_batches):
+            batch = self.data.get_batch("val", micro, generator)
+            batch = (self._shard(batch, accelerator) if accelerator
+                     else {k: v.to(device) for k, v in batch.items()})
+            out = model(**batch)
+            losses.append(out.loss.float())
+            if out.logits.dim() == 2:  # a classifier: also count correct predictions
+                correct += (out.logits.argmax(-1) == batch["targets"]).sum().item()
+                seen += batch["targets"].numel()
+        loss = torch.stack(losses).mean()
+        if accelerator is not None:
+            loss = accelerator.reduce(loss, reduction="mean")
+        model.train(was_training)
+        metrics = {"val/loss": loss.item(), "val/perplexity": math.exp(min(loss.item(), 50.0))}
+        if seen:
+            metrics["val/accuracy"] = correct / seen
+        return metrics
+
+    def _log(self, accelerator, metrics: dict[str, float]) -> None:
+        if accelerator.is_main_process:
+            self.run.log_metrics(metrics, step=self.step)
+            if self.log_with:
+                accelerator.log(metrics, step=self.step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> Path | None:
+        """Save accelerate state + llmlab weights at the current step; keep the last K."""
+        accelerator = self.accelerator
+        from llmlab.runs import CHECKPOINT_COMPLETE
+
+        final = self.run.checkpoint_dir(self.step) if accelerator.is_main_process else None
+        final = _broadcast_path(final, accelerator)
+        partial = final.with_name(final.name + ".partial")
+        if accelerator.is_main_process:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial / "accelerate"))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            self._write_llmlab_files(partial)
+            (partial / CHECKPOINT_COMPLETE).write_text(str(self.step))
+            shutil.rmtree(final, ignore_errors=True)
+            partial.rename(final)
+            self._prune_checkpoints()
+            self.run.update_manifest(last_checkpoint_step=self.step)
+            for cb in self.callbacks:
+                cb.on_checkpoint(self, self.step, final)
+        accelerator.wait_for_everyone()
+        return final
+
+    def _write_llmlab_files(self, folder: Path) -> None:
+        from llmlab.checkpoint import save
+
+        unwrapped = self.accelerator.unwrap_model(self._prepared_model)
+        save(unwrapped, folder / "model", tokenizer=getattr(self.data, "tokenizer", None))
+        self.state.save(folder)
+
+    def _prune_checkpoints(self) -> None:
+        for _step, path in self.run.checkpoints()[: -self.config.keep_checkpoints]:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _end(self, accelerator, status: str, error: str | None) -> None:
+        if accelerator.is_main_process and self.run is not None:
+            self.run.finish(status=status, error=error)
+        if self.log_with:
+            accelerator.end_training()
+        for cb in self.callbacks:
+            cb.on_end(self, self.run)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay matrices (2-D and up), not biases, norms or 1-D parameters.
+
+    Embeddings are matrices and decay, as in nanoGPT; tied weights appear once.
+    """
+    decay, no_decay = [], []
+    for param in model.parameters():  # parameters() yields each tied tensor once
+        if param.requires_grad:
+            (decay if param.dim() >= 2 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _broadcast_path(path: Path | None, accelerator) -> Path:
+    if accelerator.num_processes == 1:
+        return path
+    from accelerate.utils import broadcast_object_list
+
+    holder = [str(path) if path is not None else None]
+    broadcast_object_list(holder, from_process=0)
+    return Path(holder[0])
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+
