@@ -172,3 +172,71 @@ def test_bad_inputs_say_what_to_do():
     s2s = llmlab.build_model(tiny("seq2seq"))
     with pytest.raises(InputError, match="decoder_input_ids contains token id 99"):
         s2s(torch.zeros(1, 4, dtype=torch.long), torch.tensor([[99]]))
+
+
+CACHE_VARIANTS = [
+    {}, dict(pos_encoding="rope", n_kv_head=2), dict(pos_encoding="sinusoidal"),
+    dict(pos_encoding="none", norm_position="post"),
+]
+
+
+@pytest.mark.parametrize("extra", CACHE_VARIANTS)
+def test_kv_cache_gives_the_same_logits_as_a_full_forward(extra):
+    from llmlab.models import KVCache
+
+    model = llmlab.build_model(tiny("gpt", **extra), seed=0).eval()
+    ids = torch.randint(0, V, (2, 12))
+    full = model(ids).logits
+    cache = KVCache.for_model(model, batch_size=2)
+    pieces = [model(ids[:, :5], cache=cache).logits]  # prefill several tokens at once
+    pieces += [model(ids[:, t:t + 1], cache=cache).logits for t in range(5, 10)]
+    pieces.append(model(ids[:, 10:], cache=cache).logits)  # two new tokens after a cache
+    assert cache.length == 12
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("extra", CACHE_VARIANTS)
+def test_left_padding_with_cache_matches_each_row_alone(extra):
+    from llmlab.models import KVCache
+
+    model = llmlab.build_model(tiny("gpt", **extra), seed=0).eval()
+    short, long = torch.randint(0, V, (1, 4)), torch.randint(0, V, (1, 7))
+    batch = torch.cat([torch.cat([torch.zeros(1, 3, dtype=torch.long), short], 1), long])
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[0, :3] = False
+    cache = KVCache.for_model(model, batch_size=2)
+    first = model(batch, attention_mask=mask, cache=cache).logits[:, -1]
+    nxt = torch.randint(0, V, (2, 1))
+    mask = torch.cat([mask, torch.ones(2, 1, dtype=torch.bool)], 1)
+    second = model(nxt, attention_mask=mask, cache=cache).logits[:, -1]
+    for row, ids in enumerate((short, long)):
+        alone = model(torch.cat([ids, nxt[row:row + 1]], 1)).logits
+        assert torch.allclose(first[row], alone[0, -2], atol=1e-5)
+        assert torch.allclose(second[row], alone[0, -1], atol=1e-5)
+
+
+def test_seq2seq_decoder_cache_matches_full_decode():
+    from llmlab.models import KVCache
+
+    model = llmlab.build_model(tiny("seq2seq", pos_encoding="rope"), seed=0).eval()
+    src, tgt = torch.randint(0, V, (2, 9)), torch.randint(0, V, (2, 6))
+    src_mask = torch.ones(2, 9, dtype=torch.bool)
+    src_mask[1, 6:] = False
+    full = model(src, tgt, attention_mask=src_mask).logits
+    memory, _ = model.encode(src, src_mask)
+    cache = KVCache.for_model(model, batch_size=2)
+    steps = [model.decode(tgt[:, t:t + 1], memory, src_mask, cache=cache)[0] for t in range(6)]
+    assert all(kv is not None for kv in cache.cross)  # encoder keys/values computed once
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
+
+
+def test_cache_overflow_and_mask_shape_errors():
+    from llmlab.models import KVCache
+
+    model = llmlab.build_model(tiny("gpt"), seed=0).eval()
+    cache = KVCache.for_model(model, batch_size=1)
+    model(torch.zeros(1, 30, dtype=torch.long), cache=cache)
+    with pytest.raises(InputError, match="30 cached \\+ 3 new tokens exceed"):
+        model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
+    with pytest.raises(InputError, match=r"should be \(1, 31\) \(with 30 cached tokens\)"):
+        model(torch.zeros(1, 1, dtype=torch.long), attention_mask=torch.ones(1, 1), cache=cache)

@@ -13,12 +13,14 @@ from llmlab.config import ModelConfig
 from llmlab.errors import ConfigError
 from llmlab.models.base import ModelOutput, TransformerModel
 from llmlab.models.bert import Bert
+from llmlab.models.cache import KVCache
 from llmlab.models.gpt import GPT
 from llmlab.models.seq2seq import Seq2Seq
 
 FAMILIES: dict[str, type[TransformerModel]] = {"gpt": GPT, "bert": Bert, "seq2seq": Seq2Seq}
 
-__all__ = ["GPT", "Bert", "Seq2Seq", "ModelOutput", "TransformerModel", "build_model", "FAMILIES"]
+__all__ = ["FAMILIES", "GPT", "Bert", "KVCache", "ModelOutput", "Seq2Seq", "TransformerModel",
+           "build_model"]
 
 
 def build_model(

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from llmlab.config import ModelConfig
 from llmlab.errors import InputError
+from llmlab.models.cache import KVCache
 from llmlab.models.layers import Block, make_norm, rope_tables, sinusoidal_table
 
 
@@ -52,13 +53,16 @@ class Embeddings(nn.Module):
         if cfg.type_vocab_size:
             self.token_type = nn.Embedding(cfg.type_vocab_size, cfg.d_model)
 
-    def forward(self, ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
-        T = ids.shape[1]
+    def forward(self, ids: Tensor, token_type_ids: Tensor | None = None,
+                positions: Tensor | None = None) -> Tensor:
+        """``ids [B, T]`` -> ``[B, T, C]``; ``positions [B, T]`` default to 0 .. T-1."""
+        if positions is None:
+            positions = torch.arange(ids.shape[1], device=ids.device)
         x = self.tok(ids)  # [B, T, C]
         if hasattr(self, "pos"):
-            x = x + self.pos(torch.arange(T, device=ids.device))
+            x = x + self.pos(positions)
         elif hasattr(self, "sinusoids"):
-            x = x + self.sinusoids[:T].to(x.dtype)
+            x = x + self.sinusoids[positions].to(x.dtype)
         if hasattr(self, "token_type"):
             types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
             x = x + self.token_type(types)
@@ -92,13 +96,15 @@ class Stack(nn.Module):
         context_mask: Tensor | None = None,
         need_weights: bool = False,
         keep_hidden: bool = False,
+        cache: KVCache | None = None,
     ) -> tuple[Tensor, dict[str, tuple[Tensor, ...] | None]]:
         """Embedded ``x [B, T, C]`` -> final hidden states and, on request, what was seen."""
         x = self.drop(x if self.pre_norm else self.norm(x))
         hidden, self_w, cross_w = [x], [], []
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x, sw, cw = block(x, mask=mask, rope=rope, context=context,
-                              context_mask=context_mask, need_weights=need_weights)
+                              context_mask=context_mask, need_weights=need_weights,
+                              cache=cache.layer(i) if cache is not None else None)
             hidden.append(x)
             self_w.append(sw)
             cross_w.append(cw)
@@ -107,7 +113,7 @@ class Stack(nn.Module):
             hidden[-1] = x
         return x, {
             "attentions": tuple(self_w) if need_weights else None,
-            "cross_attentions": tuple(cross_w) if need_weights and context is not None else None,
+            "cross_attentions": tuple(cross_w) if need_weights and cross_w[0] is not None else None,
             "hidden_states": tuple(hidden) if keep_hidden else None,
         }
 
@@ -134,13 +140,31 @@ class TransformerModel(nn.Module):
         return next(self.parameters()).device
 
     # --------------------------------------------------------------- shared pieces
-    def _rope(self, T: int) -> tuple[Tensor, Tensor] | None:
+    def _rope(self, positions: Tensor | None, T: int) -> tuple[Tensor, Tensor] | None:
+        """cos/sin for the positions: ``[T, D]``, or ``[B, 1, T, D]`` for per-row positions."""
         if self.config.pos_encoding != "rope":
             return None
-        return self.rope_cos[:T], self.rope_sin[:T]
+        if positions is None:
+            return self.rope_cos[:T], self.rope_sin[:T]
+        return self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
 
-    def _lm_logits(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)
+    def _positions(self, attention_mask: Tensor | None, T: int, past: int) -> Tensor | None:
+        """Positions of the new tokens: None (0 .. T-1) in the plain case; with padding, each
+        real token's index among the real tokens of its row, so left padding changes nothing."""
+        if attention_mask is None:
+            if past == 0:
+                return None
+            return torch.arange(past, past + T, device=self.embed.tok.weight.device)[None]
+        counted = attention_mask.long().cumsum(-1) - 1
+        return counted.clamp(min=0)[:, past:]
+
+    def _check_length(self, T: int, past: int) -> None:
+        if past + T > self.config.context_length:
+            raise InputError(
+                f"{past} cached + {T} new tokens exceed the model's context_length "
+                f"{self.config.context_length}; stop generating, or slide the window "
+                "(generate(..., on_overflow='slide'))."
+            )
 
     def _init_weights(self) -> None:
         """Normal(0, init_std) weights, zero biases; residual outputs scaled down by
@@ -192,29 +216,34 @@ class TransformerModel(nn.Module):
                 "with vocab_size >= tokenizer.vocab_size."
             )
 
-    def _check_mask(self, mask: Tensor | None, ids: Tensor, name: str) -> None:
-        if mask is not None and tuple(mask.shape) != tuple(ids.shape):
+    def _check_mask(self, mask: Tensor | None, ids: Tensor, name: str, past: int = 0) -> None:
+        expected = (ids.shape[0], past + ids.shape[1])
+        if mask is not None and tuple(mask.shape) != expected:
+            cached = f" (with {past} cached tokens)" if past else ""
             raise InputError(
-                f"{name} has shape {tuple(mask.shape)} but the ids have shape "
-                f"{tuple(ids.shape)}; pass one 1/0 (or True/False) flag per token."
+                f"{name} has shape {tuple(mask.shape)} but should be {expected}{cached}; pass "
+                "one 1/0 (or True/False) flag per token."
             )
 
 
-def self_attention_mask(attention_mask: Tensor | None, causal: bool) -> Tensor | None:
-    """Boolean ``[B, 1, T, T]`` mask (True = may attend) from a ``[B, T]`` padding mask.
+def self_attention_mask(attention_mask: Tensor | None, causal: bool, T: int | None = None,
+                        ) -> Tensor | None:
+    """Boolean ``[B, 1, T, S]`` mask (True = may attend) from a ``[B, S]`` padding mask.
 
-    Returns None when nothing is padded, so the fused kernel can use its own causal path.
-    Each position may always attend to itself, so a padded query never sees only ``-inf``.
+    The queries are the last ``T`` of the ``S`` positions (all of them by default; fewer when
+    earlier ones are cached). Returns None when nothing is padded, so the fused kernel can use
+    its own causal path. Each position may always attend to itself, so a padded query never
+    sees only ``-inf``.
     """
     if attention_mask is None or bool(attention_mask.all()):
         return None
-    T = attention_mask.shape[1]
-    keys = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, T]
-    allowed = torch.ones(T, T, dtype=torch.bool, device=keys.device)
-    if causal:
-        allowed = allowed.tril()
-    eye = torch.eye(T, dtype=torch.bool, device=keys.device)
-    return (keys & allowed) | eye
+    S = attention_mask.shape[1]
+    T = S if T is None else T
+    keys = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, S]
+    query_pos = torch.arange(S - T, S, device=keys.device)[:, None]  # [T, 1]
+    key_pos = torch.arange(S, device=keys.device)[None, :]  # [1, S]
+    allowed = key_pos <= query_pos if causal else torch.ones_like(key_pos, dtype=torch.bool)
+    return (keys & allowed) | (key_pos == query_pos)
 
 
 def key_padding_mask(attention_mask: Tensor | None) -> Tensor | None:

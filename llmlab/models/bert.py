@@ -84,7 +84,7 @@ class Bert(TransformerModel):
         mask = self_attention_mask(attention_mask, causal=False)
         h, seen = self.encoder(
             self.embed(input_ids, token_type_ids), mask=mask,
-            rope=self._rope(input_ids.shape[1]),
+            rope=self._rope(None, input_ids.shape[1]),
             need_weights=return_attention, keep_hidden=return_hidden,
         )
         if self.config.n_labels:

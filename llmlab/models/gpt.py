@@ -20,6 +20,7 @@ from llmlab.models.base import (
     self_attention_mask,
     token_loss,
 )
+from llmlab.models.cache import KVCache
 
 
 class GPT(TransformerModel):
@@ -45,6 +46,7 @@ class GPT(TransformerModel):
         attention_mask: Tensor | None = None,
         targets: Tensor | None = None,
         *,
+        cache: KVCache | None = None,
         return_attention: bool = False,
         return_hidden: bool = False,
     ) -> ModelOutput:
@@ -52,14 +54,23 @@ class GPT(TransformerModel):
 
         ``targets`` are the next tokens ``[B, T]`` (-100 = ignore) for a language model, or
         class ids ``[B]`` for a classifier; the loss is then their mean cross-entropy.
+        With a ``cache`` (generation), ``input_ids`` are the tokens after the cached ones and
+        ``attention_mask`` covers cached and new tokens.
         """
+        past = cache.length if cache is not None else 0
         self._check_ids(input_ids)
-        self._check_mask(attention_mask, input_ids, "attention_mask")
-        mask = self_attention_mask(attention_mask, causal=True)
+        T = input_ids.shape[1]
+        self._check_length(T, past)
+        self._check_mask(attention_mask, input_ids, "attention_mask", past)
+        positions = self._positions(attention_mask, T, past)
         h, seen = self.decoder(
-            self.embed(input_ids), mask=mask, rope=self._rope(input_ids.shape[1]),
+            self.embed(input_ids, positions=positions),
+            mask=self_attention_mask(attention_mask, causal=True, T=T),
+            rope=self._rope(positions, T), cache=cache,
             need_weights=return_attention, keep_hidden=return_hidden,
         )
+        if cache is not None:
+            cache.advance(T)
         if self.config.n_labels:
             logits = self.classifier(last_token_states(h, attention_mask))
             loss = None if targets is None else F.cross_entropy(logits.float(), targets)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from llmlab.config import ModelConfig
+from llmlab.models.cache import LayerCache
 
 
 def make_norm(cfg: ModelConfig) -> nn.Module:
@@ -92,18 +93,25 @@ class Attention(nn.Module):
         mask: Tensor | None = None,
         rope: tuple[Tensor, Tensor] | None = None,
         need_weights: bool = False,
+        cache: LayerCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """``x [B, T, C]`` -> ``([B, T, C], weights [B, H, T, S] or None)``.
 
         ``mask [B, 1, T, S]`` is boolean, True where attending is allowed; when it is None a
-        causal layer masks the future itself.
+        causal layer masks the future itself. With a ``cache``, the new keys and values are
+        appended to it and the queries attend to everything cached so far.
         """
         B, T, C = x.shape
-        q, k, v = self._project(x, context)
+        q, k, v = self._project(x, context, cache)
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        is_causal = self.causal and mask is None
+        if cache is not None and not self.cross:
+            k, v = cache.append(k, v)
+        S = k.shape[2]
+        if self.causal and mask is None and 1 < T < S:  # new queries after cached keys
+            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)
+        is_causal = self.causal and mask is None and T == S
         if need_weights:
             y, weights = self._explicit(q, k, v, mask, is_causal)
         else:
@@ -116,19 +124,29 @@ class Attention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_drop(self.proj(y)), weights
 
-    def _project(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def _project(
+        self, x: Tensor, context: Tensor | None, cache: LayerCache | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         B, T, C = x.shape
         kv_width = self.n_kv_head * self.head_dim
-        if self.cross:
-            q = self.q(x)
-            k, v = self.kv(context).split(kv_width, dim=-1)
-        else:
+        if not self.cross:
             q, k, v = self.qkv(x).split([C, kv_width, kv_width], dim=-1)
-        S = k.shape[1]
-        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # [B, H, T, D]
-        k = k.view(B, S, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, K, S, D]
-        v = v.view(B, S, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, K, S, D]
+            return self._heads(q, self.n_head), self._heads(k, self.n_kv_head), self._heads(
+                v, self.n_kv_head)
+        q = self._heads(self.q(x), self.n_head)  # [B, H, T, D]
+        stored = cache.cross_kv() if cache is not None else None
+        if stored is not None:  # the encoder's keys and values never change while decoding
+            return (q, *stored)
+        k, v = self.kv(context).split(kv_width, dim=-1)
+        k, v = self._heads(k, self.n_kv_head), self._heads(v, self.n_kv_head)  # [B, K, S, D]
+        if cache is not None:
+            cache.set_cross_kv(k, v)
         return q, k, v
+
+    def _heads(self, t: Tensor, n: int) -> Tensor:
+        """``[B, T, n * D]`` -> ``[B, n, T, D]``."""
+        B, T, _ = t.shape
+        return t.view(B, T, n, self.head_dim).transpose(1, 2)
 
     def _explicit(
         self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool
@@ -197,17 +215,19 @@ class Block(nn.Module):
         context: Tensor | None = None,
         context_mask: Tensor | None = None,
         need_weights: bool = False,
+        cache: LayerCache | None = None,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """``x [B, T, C]`` -> ``(x, self-attention weights, cross-attention weights)``."""
         x, self_weights = self._residual(
-            x, self.attn_norm, lambda h: self.attn(h, mask=mask, rope=rope, need_weights=need_weights)
+            x, self.attn_norm,
+            lambda h: self.attn(h, mask=mask, rope=rope, need_weights=need_weights, cache=cache),
         )
         cross_weights = None
-        if context is not None:
+        if hasattr(self, "cross_attn"):
             x, cross_weights = self._residual(
                 x, self.cross_norm,
                 lambda h: self.cross_attn(h, context=context, mask=context_mask,
-                                          need_weights=need_weights),
+                                          need_weights=need_weights, cache=cache),
             )
         x, _ = self._residual(x, self.ffn_norm, lambda h: (self.ffn(h), None))
         return x, self_weights, cross_weights

@@ -20,6 +20,7 @@ from llmlab.models.base import (
     self_attention_mask,
     token_loss,
 )
+from llmlab.models.cache import KVCache
 
 
 class Seq2Seq(TransformerModel):
@@ -49,9 +50,43 @@ class Seq2Seq(TransformerModel):
         self._check_mask(attention_mask, input_ids, "attention_mask")
         return self.encoder(
             self.embed(input_ids), mask=self_attention_mask(attention_mask, causal=False),
-            rope=self._rope(input_ids.shape[1]),
+            rope=self._rope(None, input_ids.shape[1]),
             need_weights=return_attention, keep_hidden=return_hidden,
         )
+
+    def decode(
+        self,
+        decoder_input_ids: Tensor,
+        memory: Tensor,
+        attention_mask: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        return_attention: bool = False,
+        return_hidden: bool = False,
+    ) -> tuple[Tensor, dict]:
+        """Target ids ``[B, T]`` attending to encoder ``memory`` -> logits ``[B, T, vocab]``.
+
+        ``attention_mask`` is the source padding mask; with a ``cache``, the decoder ids are the
+        tokens after the cached ones and the encoder's keys and values are computed once.
+        """
+        past = cache.length if cache is not None else 0
+        self._check_ids(decoder_input_ids, "decoder_input_ids")
+        T = decoder_input_ids.shape[1]
+        self._check_length(T, past)
+        self._check_mask(decoder_attention_mask, decoder_input_ids, "decoder_attention_mask",
+                         past)
+        positions = self._positions(decoder_attention_mask, T, past)
+        h, seen = self.decoder(
+            self.embed(decoder_input_ids, positions=positions),
+            mask=self_attention_mask(decoder_attention_mask, causal=True, T=T),
+            rope=self._rope(positions, T), cache=cache,
+            context=memory, context_mask=key_padding_mask(attention_mask),
+            need_weights=return_attention, keep_hidden=return_hidden,
+        )
+        if cache is not None:
+            cache.advance(T)
+        return self.lm_head(h), seen
 
     def forward(
         self,
@@ -69,16 +104,10 @@ class Seq2Seq(TransformerModel):
             input_ids, attention_mask, return_attention=return_attention,
             return_hidden=return_hidden,
         )
-        self._check_ids(decoder_input_ids, "decoder_input_ids")
-        self._check_mask(decoder_attention_mask, decoder_input_ids, "decoder_attention_mask")
-        h, dec_seen = self.decoder(
-            self.embed(decoder_input_ids),
-            mask=self_attention_mask(decoder_attention_mask, causal=True),
-            rope=self._rope(decoder_input_ids.shape[1]),
-            context=memory, context_mask=key_padding_mask(attention_mask),
-            need_weights=return_attention, keep_hidden=return_hidden,
+        logits, dec_seen = self.decode(
+            decoder_input_ids, memory, attention_mask, decoder_attention_mask,
+            return_attention=return_attention, return_hidden=return_hidden,
         )
-        logits = self.lm_head(h)
         return ModelOutput(
             logits=logits, loss=token_loss(logits, targets),
             attentions=dec_seen["attentions"], cross_attentions=dec_seen["cross_attentions"],
