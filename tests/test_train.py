@@ -245,3 +245,12 @@ def test_two_processes_match_one_process(tmp_path):
     single, double = (llmlab.runs.get(i, tmp_path / "runs") for i in runs["id"])
     assert "x2" in double.manifest["device"]
     assert losses(double) == pytest.approx(losses(single), abs=2e-3)
+
+
+def test_other_accelerate_trackers_receive_the_metrics(tok, lm_data, tmp_path):
+    mirror = llmlab.runs.create(store=tmp_path / "mirror", name="mirror")
+    run = Trainer(llmlab.build_model(tiny(tok)), lm_data, max_steps=6, run_dir=tmp_path / "runs",
+                  log_with=[llmlab.runs.RunTracker(mirror)], **quick(eval_interval=3)).fit()
+    mirror.flush()
+    assert mirror.metrics["train/loss"].to_list() == run.metrics["train/loss"].to_list()
+    assert mirror.manifest["hparams"]["max_steps"] == 6
