@@ -34,7 +34,8 @@ _EXPORTS = {
     "_jupyter_server_extension_points": "llmlab.server",
     "_jupyter_labextension_paths": "llmlab.server",
 }
-_SUBMODULES = {"train", "runs", "server", "config", "estimate", "models", "tokenizers", "data", "checkpoint", "interop", "errors"}
+_SUBMODULES = {"checkpoint", "config", "data", "errors", "estimate", "interop", "models", "runs",
+               "server", "tokenizers", "train"}
 
 __all__ = [
     "BPETokenizer", "ByteTokenizer", "CharTokenizer", "Estimate", "HFTokenizer", "ModelConfig",
@@ -48,7 +49,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from llmlab.config import ModelConfig
     from llmlab.estimate import Estimate
     from llmlab.models import ModelOutput, build_model
-    from llmlab.train import TrainConfig, Trainer
     from llmlab.tokenizers import (
         BPETokenizer,
         ByteTokenizer,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         HFTokenizer,
         load_tokenizer,
     )
+    from llmlab.train import TrainConfig, Trainer
 
 
 def __getattr__(name: str) -> Any:

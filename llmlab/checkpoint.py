@@ -193,7 +193,7 @@ def load_state_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], *
 
 
 def _is_head(name: str) -> bool:
-    return name.split(".")[0] in ("lm_head", "mlm_head", "classifier")
+    return name.split(".", maxsplit=1)[0] in ("lm_head", "mlm_head", "classifier")
 
 
 def _model_config(model: torch.nn.Module) -> ModelConfig:

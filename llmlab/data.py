@@ -139,7 +139,7 @@ def _read_text_file(path: Path) -> str:
             "iconv -f latin1 -t utf-8."
         ) from None
     except OSError as e:
-        raise DataError(f"could not read {str(path)!r} ({e}). Check the path and permissions.")
+        raise DataError(f"could not read {str(path)!r} ({e}). Check the path and permissions.") from e
     if not text:
         raise DataError(f"{str(path)!r} is empty. Pass a file that holds the corpus.")
     return text
@@ -238,7 +238,7 @@ class LabelledTexts:
         return len(self.texts)
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
-        return iter(zip(self.texts, self.labels))
+        return iter(zip(self.texts, self.labels, strict=False))
 
     @overload
     def __getitem__(self, index: int) -> tuple[str, int]: ...

@@ -515,7 +515,7 @@ def test_classification_adds_cls_sep_and_pads() -> None:
     data = ClassificationData.from_texts(["ab", "cdefab"], [0, 1], tok, seq_len=5, val_fraction=0)
     batch = next(data.iter_batches("train", 8))
     assert set(batch) == {"input_ids", "attention_mask", "targets"}
-    rows = dict(zip(batch["targets"].tolist(), batch["input_ids"].tolist()))
+    rows = dict(zip(batch["targets"].tolist(), batch["input_ids"].tolist(), strict=False))
     assert rows[0] == [cls, 0, 1, sep, pad]
     assert rows[1] == [cls, 2, 3, 4, sep]  # truncated, cls and sep kept
     assert batch["attention_mask"].sum(1).tolist() == [
@@ -528,9 +528,9 @@ def test_classification_without_special_tokens_pads_with_zero() -> None:
     tok = CharTokenizer.train("xyz")
     data = ClassificationData.from_texts(["zz", "y"], [1, 0], tok, seq_len=3, val_fraction=0)
     batch = next(data.iter_batches("train", 2))
-    by_label = dict(zip(batch["targets"].tolist(), batch["input_ids"].tolist()))
+    by_label = dict(zip(batch["targets"].tolist(), batch["input_ids"].tolist(), strict=False))
     assert by_label == {1: [2, 2, 0], 0: [1, 0, 0]}
-    masks = dict(zip(batch["targets"].tolist(), batch["attention_mask"].tolist()))
+    masks = dict(zip(batch["targets"].tolist(), batch["attention_mask"].tolist(), strict=False))
     assert masks[0] == [True, False, False]
     assert data.n_labels == 2 and data.label_names == []
 

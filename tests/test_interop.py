@@ -71,7 +71,7 @@ def attention_diff(ours, theirs, mask) -> float:
     """Largest difference over layers, comparing the rows of real (unpadded) query tokens."""
     assert len(ours) == len(theirs) == LAYERS
     # [B, H, T, S] -> [B, T, H, S], so the [B, T] mask picks query rows
-    return max(max_diff(a.transpose(1, 2), b.transpose(1, 2), mask) for a, b in zip(ours, theirs))
+    return max(max_diff(a.transpose(1, 2), b.transpose(1, 2), mask) for a, b in zip(ours, theirs, strict=False))
 
 
 def save_bin(state: dict, directory, config) -> None:

@@ -8,7 +8,7 @@ import torch
 
 import llmlab
 from llmlab import ModelConfig, TrainConfig, Trainer
-from llmlab.data import ClassificationData, CausalLMData, LabelledTexts, MaskedLMData
+from llmlab.data import CausalLMData, ClassificationData, LabelledTexts, MaskedLMData
 from llmlab.errors import ConfigError
 from llmlab.train import Callback, TrainingError, lr_at
 
@@ -205,7 +205,7 @@ def test_learning_rate_schedule():
     assert lr_at(cfg, 0) == pytest.approx(0.1) and lr_at(cfg, 9) == pytest.approx(1.0)
     assert lr_at(cfg, 100) == pytest.approx(0.1)
     values = [lr_at(cfg, s) for s in range(10, 100)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
     assert lr_at(cfg.replace(decay="constant"), 50) == 1.0
 
 
