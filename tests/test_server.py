@@ -13,7 +13,6 @@ from jupyter_server.utils import url_path_join
 
 import llmlab
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 VERSION_PATH = ("llmlab", "api", "version")
 
@@ -88,3 +87,15 @@ class TestAuthorization:
         assert response.code == 403
         # the rest of the server still answers the same user
         assert (await jp_fetch("api", "status")).code == 200
+
+
+def test_run_store_defaults_to_llmlab_runs_beside_the_notebooks(jp_serverapp: Any,
+                                                                monkeypatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.delenv("LLMLAB_RUNS_DIR", raising=False)
+    from llmlab.server import store_path
+
+    assert store_path(jp_serverapp) == Path(jp_serverapp.root_dir) / "llmlab-runs"
+    monkeypatch.setenv("LLMLAB_RUNS_DIR", "/data/runs")
+    assert store_path(jp_serverapp) == Path("/data/runs")

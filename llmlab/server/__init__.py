@@ -12,7 +12,11 @@ Only light modules are imported here: no torch, no polars.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from traitlets import Unicode
+from traitlets.config import Configurable
 
 from llmlab.server.handlers import API_PREFIX, setup_handlers
 
@@ -22,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "API_PREFIX",
     "LABEXTENSION_NAME",
+    "LlmlabServer",
     "_jupyter_labextension_paths",
     "_jupyter_server_extension_points",
     "_load_jupyter_server_extension",
@@ -47,7 +52,32 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "llmlab.server"}]
 
 
+class LlmlabServer(Configurable):
+    """Settings of the llmlab server extension (``c.LlmlabServer.run_dir = ...``)."""
+
+    run_dir = Unicode(
+        "llmlab-runs",
+        help="The run store to serve: an absolute path, or a path relative to the server's "
+        "root_dir (default: llmlab-runs beside the notebooks, as the Trainer writes it). "
+        "$LLMLAB_RUNS_DIR overrides the default.",
+    ).tag(config=True)
+
+
+def store_path(server_app: ServerApp) -> Path:
+    """The run store folder the server reads, resolved against the server's root_dir."""
+    import os
+
+    settings = LlmlabServer(parent=server_app)
+    configured = settings.run_dir
+    if "run_dir" not in server_app.config.get("LlmlabServer", {}):
+        configured = os.environ.get("LLMLAB_RUNS_DIR", configured)
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else Path(server_app.root_dir) / path
+
+
 def _load_jupyter_server_extension(server_app: ServerApp) -> None:
     """Register llmlab's REST handlers on a running Jupyter server."""
-    setup_handlers(server_app.web_app)
-    server_app.log.info("llmlab server extension loaded; API at /%s/", API_PREFIX)
+    store = store_path(server_app)
+    setup_handlers(server_app.web_app, store)
+    server_app.log.info("llmlab server extension loaded; API at /%s/, run store %s",
+                        API_PREFIX, store)
