@@ -23,6 +23,8 @@ def store(tmp_path_factory) -> Any:
         run = llmlab.runs.create(store=path, name=name, config=cfg.to_dict(), capture_git=False)
         for step in (1, 2, 3):
             run.log_metrics({"train/loss": 3.0 - step / 10, "lr": 1e-3}, step=step)
+        if status == "failed":
+            run.log_metrics({"train/loss": float("nan")}, step=4)
         run.log_metrics({"val/loss": 2.5}, step=3)
         run.finish(status=status, error="boom" if status == "failed" else None)
     (path / "not-a-run").mkdir()
@@ -88,6 +90,13 @@ async def test_unknown_and_traversing_run_ids_get_404(jp_fetch, bad_id):
     assert "run" in payload["message"]
     code, _ = await status_of(jp_fetch, "runs", bad_id, "metrics")
     assert code == 404
+
+
+async def test_diverged_metrics_arrive_as_strict_json(jp_fetch, store):
+    run_id = llmlab.runs.list(store).filter(pl.col("name") == "beta")["id"][0]
+    response = await jp_fetch("llmlab", "api", "runs", run_id, "metrics")
+    assert b"NaN" not in response.body
+    assert json.loads(response.body)["columns"]["train/loss"][-1] is None
 
 
 async def test_bad_query_arguments_get_400(jp_fetch, store):

@@ -8,10 +8,11 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { AttentionInspectorPanel } from './panels/attentionInspector';
 import { ModelConfigsPanel } from './panels/modelConfigs';
-import { LlmlabPanel } from './panels/panel';
+import { ILabContext, LlmlabPanel } from './panels/panel';
 import { RunHistoryPanel } from './panels/runHistory';
 
 /** Palette category shared by every llmlab command. */
@@ -30,15 +31,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'llmlab panels: Model configs, Attention inspector, Run history.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer],
+  optional: [ICommandPalette, ILayoutRestorer, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    notebooks: INotebookTracker | null
   ): void => {
+    const lab: ILabContext = { app, notebooks };
     const entries: IPanelEntry[] = [
       {
-        panel: new ModelConfigsPanel(),
+        panel: new ModelConfigsPanel(lab),
         command: 'llmlab:open-model-configs',
         label: 'Model configs',
         rank: 600
@@ -50,7 +53,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         rank: 601
       },
       {
-        panel: new RunHistoryPanel(),
+        panel: new RunHistoryPanel(lab),
         command: 'llmlab:open-run-history',
         label: 'Run history',
         rank: 602
@@ -63,6 +66,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.commands.addCommand(command, {
         label: `llmlab: Open ${label}`,
         caption: panel.title.caption,
+        icon: panel.title.icon,
         execute: () => app.shell.activateById(panel.id)
       });
       palette?.addItem({ command, category: CATEGORY });

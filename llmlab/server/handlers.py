@@ -52,8 +52,11 @@ class LlmlabAPIHandler(APIHandler):
         return self.settings["llmlab_store"]
 
     def reply(self, data: Any) -> None:
+        """Send ``data`` as strict JSON (NaN and infinities become null)."""
+        from llmlab.runs.manifest import to_jsonable
+
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data, default=str))
+        self.finish(json.dumps(to_jsonable(data), allow_nan=False))
 
     def fail(self, status: int, message: str) -> None:
         """Stop with ``status`` and ``{"message": message}``."""

@@ -1,8 +1,12 @@
 /**
  * The shared shape of an llmlab sidebar panel: an id, a title with icon and
- * caption, a heading and a line saying what the panel is for.
+ * caption, a heading, a line saying what the panel is for, and a hook that runs
+ * each time the panel comes into view.
  */
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import type { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 /** What a panel needs to describe itself. */
@@ -12,8 +16,14 @@ export interface IPanelOptions {
   /** Human name, e.g. "Model configs". */
   label: string;
   icon: LabIcon;
-  /** One sentence on what the panel will show. */
+  /** One sentence on what the panel shows. */
   description: string;
+}
+
+/** The parts of JupyterLab the panels act on (notebooks are optional in a lab app). */
+export interface ILabContext {
+  app: JupyterFrontEnd;
+  notebooks: INotebookTracker | null;
 }
 
 /** A sidebar panel with a header; subclasses fill `body`. */
@@ -40,5 +50,22 @@ export class LlmlabPanel extends Widget {
     this.body.className = 'llmlab-Panel-body';
 
     this.node.append(heading, description, this.body);
+  }
+
+  /** Runs whenever the panel becomes visible (subclasses load or refresh here). */
+  protected onShown(): void {
+    // nothing by default
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.onShown();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this.onShown();
+    }
   }
 }

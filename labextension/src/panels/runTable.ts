@@ -1,0 +1,264 @@
+/**
+ * The run table of the Run history panel: sortable columns (click a header), a
+ * page of rows at a time, status badges, a checkbox per run to compare curves,
+ * and per-run actions.
+ *
+ *   const table = new RunTable({ selectionChanged: ids => draw(ids), insertCode, openFolder });
+ *   table.rows = page.runs;
+ */
+import type { IRunRow } from '../api';
+import { h } from './dom';
+import { formatCount, formatTime, formatValue } from './format';
+import { seriesColour } from './lineChart';
+
+/** What the table tells its owner. */
+export interface IRunTableHandlers {
+  /** The ticked runs changed; `ids` in the order they were ticked. */
+  selectionChanged(ids: string[]): void;
+  insertCode(run: IRunRow): void;
+  openFolder(run: IRunRow): void;
+}
+
+/** A sortable column: its header, the value it sorts by and how a cell shows it. */
+interface IColumn {
+  key: keyof IRunRow;
+  label: string;
+  cell?: (run: IRunRow) => Node | string;
+  numeric?: boolean;
+}
+
+const COLUMNS: IColumn[] = [
+  { key: 'name', label: 'name', cell: nameCell },
+  { key: 'status', label: 'status', cell: statusBadge },
+  { key: 'steps', label: 'steps', numeric: true },
+  {
+    key: 'train_loss',
+    label: 'train loss',
+    numeric: true,
+    cell: r => formatValue(r.train_loss)
+  },
+  {
+    key: 'val_loss',
+    label: 'val loss',
+    numeric: true,
+    cell: r => formatValue(r.val_loss)
+  },
+  {
+    key: 'params',
+    label: 'params',
+    numeric: true,
+    cell: r => formatCount(r.params)
+  },
+  { key: 'created_at', label: 'created', cell: r => formatTime(r.created_at) }
+];
+
+const PAGE_SIZE = 20;
+
+export class RunTable {
+  readonly node = h('div', { class: 'llmlab-RunTable' });
+  private _rows: IRunRow[] = [];
+  private _sortKey: keyof IRunRow = 'created_at';
+  private _descending = true;
+  private _page = 0;
+  private _selected: string[] = [];
+
+  constructor(private readonly _handlers: IRunTableHandlers) {}
+
+  /** Ticked run ids, in the order they were ticked. */
+  get selected(): string[] {
+    return [...this._selected];
+  }
+
+  /** Replace the rows (a refresh keeps the sort, the page where possible and the ticks). */
+  set rows(rows: IRunRow[]) {
+    this._rows = rows;
+    const ids = new Set(rows.map(r => r.id));
+    const kept = this._selected.filter(id => ids.has(id));
+    const changed = kept.length !== this._selected.length;
+    this._selected = kept;
+    this._page = Math.min(this._page, Math.max(0, this._pageCount() - 1));
+    this._render();
+    if (changed) {
+      this._handlers.selectionChanged(this.selected);
+    }
+  }
+
+  private _pageCount(): number {
+    return Math.ceil(this._rows.length / PAGE_SIZE);
+  }
+
+  private _sorted(): IRunRow[] {
+    const key = this._sortKey;
+    const sign = this._descending ? -1 : 1;
+    return [...this._rows].sort((a, b) => {
+      const [x, y] = [a[key], b[key]];
+      if (x === null || y === null) {
+        return x === y ? 0 : x === null ? 1 : -1; // missing values last either way
+      }
+      return (x < y ? -1 : x > y ? 1 : 0) * sign;
+    });
+  }
+
+  private _sortBy(key: keyof IRunRow): void {
+    this._descending =
+      key === this._sortKey ? !this._descending : key !== 'name';
+    this._sortKey = key;
+    this._page = 0;
+    this._render();
+  }
+
+  private _toggle(id: string, on: boolean): void {
+    this._selected = this._selected.filter(s => s !== id);
+    if (on) {
+      this._selected.push(id);
+    }
+    this._render();
+    this._handlers.selectionChanged(this.selected);
+  }
+
+  private _render(): void {
+    if (!this._rows.length) {
+      this.node.replaceChildren(
+        h('p', { class: 'llmlab-Empty' }, 'No runs match.')
+      );
+      return;
+    }
+    const start = this._page * PAGE_SIZE;
+    const page = this._sorted().slice(start, start + PAGE_SIZE);
+    const headers = COLUMNS.map(column => {
+      const sorted = column.key === this._sortKey;
+      const th = h(
+        'th',
+        {
+          class: column.numeric ? 'llmlab-mod-numeric' : undefined,
+          'data-key': column.key,
+          'aria-sort': sorted
+            ? this._descending
+              ? 'descending'
+              : 'ascending'
+            : undefined,
+          title: `Sort by ${column.label}`
+        },
+        column.label + (sorted ? (this._descending ? ' ▼' : ' ▲') : '')
+      );
+      th.addEventListener('click', () => this._sortBy(column.key));
+      return th;
+    });
+    const table = h(
+      'table',
+      { class: 'llmlab-Table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { title: 'Tick runs to compare their curves' }),
+          ...headers,
+          h('th', {})
+        )
+      ),
+      h('tbody', {}, ...page.map(run => this._row(run)))
+    );
+    this.node.replaceChildren(
+      h('div', { class: 'llmlab-TableScroll' }, table),
+      this._pager(start, page.length)
+    );
+  }
+
+  private _row(run: IRunRow): HTMLElement {
+    const index = this._selected.indexOf(run.id);
+    const box = h('input', {
+      type: 'checkbox',
+      checked: index >= 0,
+      'aria-label': `Compare ${run.name}`
+    });
+    box.addEventListener('change', () => this._toggle(run.id, box.checked));
+    const tick = h('td', { class: 'llmlab-Tick' }, box);
+    if (index >= 0) {
+      tick.style.borderLeftColor = seriesColour(index);
+    }
+    const code = h(
+      'button',
+      {
+        class: 'llmlab-Action',
+        title: 'Insert code that opens this run into the current notebook'
+      },
+      'code'
+    );
+    code.addEventListener('click', () => this._handlers.insertCode(run));
+    const folder = h(
+      'button',
+      { class: 'llmlab-Action', title: "Open this run's folder" },
+      'folder'
+    );
+    folder.addEventListener('click', () => this._handlers.openFolder(run));
+    return h(
+      'tr',
+      { 'data-run-id': run.id, 'data-status': run.status },
+      tick,
+      ...COLUMNS.map(column =>
+        h(
+          'td',
+          { class: column.numeric ? 'llmlab-mod-numeric' : undefined },
+          column.cell ? column.cell(run) : String(run[column.key] ?? '')
+        )
+      ),
+      h('td', { class: 'llmlab-Actions' }, code, folder)
+    );
+  }
+
+  private _pager(start: number, shown: number): HTMLElement {
+    const previous = h(
+      'button',
+      { class: 'llmlab-Action', disabled: this._page === 0 },
+      '‹ prev'
+    );
+    const next = h(
+      'button',
+      { class: 'llmlab-Action', disabled: this._page >= this._pageCount() - 1 },
+      'next ›'
+    );
+    previous.addEventListener('click', () => {
+      this._page--;
+      this._render();
+    });
+    next.addEventListener('click', () => {
+      this._page++;
+      this._render();
+    });
+    return h(
+      'div',
+      { class: 'llmlab-Pager' },
+      previous,
+      h('span', {}, `${start + 1}–${start + shown} of ${this._rows.length}`),
+      next
+    );
+  }
+}
+
+function nameCell(run: IRunRow): Node {
+  const details = [run.id, run.kind, run.family, ...(run.tags ?? [])]
+    .filter(Boolean)
+    .join(' · ');
+  return h(
+    'span',
+    {
+      class: 'llmlab-RunName',
+      title: run.error ? `${details}\n${run.error}` : details
+    },
+    run.name
+  );
+}
+
+/** A coloured label for a run's status; the error, if any, in its tooltip. */
+function statusBadge(run: IRunRow): Node {
+  return h(
+    'span',
+    {
+      class: `llmlab-Status llmlab-Status-${run.status}`,
+      title: run.error ?? run.status
+    },
+    run.status
+  );
+}

@@ -1,0 +1,146 @@
+"""Helpers for the browser tests: a real `jupyter lab` and headless Chromium, offline.
+
+`running_lab` starts `jupyter lab` from this Python environment (so it serves the lab
+extension installed with this llmlab); `chromium` launches Debian's Chromium
+(`apt-get install -y chromium`) through Playwright; `open_lab` loads JupyterLab in a new page
+with every request outside the local server blocked and recorded.
+
+>>> with running_lab(tmp_path) as url, chromium() as browser:
+...     lab = open_lab(browser, url)
+...     lab.command("llmlab:open-run-history")
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL = "http://127.0.0.1:"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_lab(root: Path, *args: str) -> Iterator[str]:
+    """Run `jupyter lab` serving ``root`` (extra command-line ``args`` appended); yield its
+    URL with the token. Jupyter's config, data and runtime folders live in ``root/.jupyter-*``
+    so the user's settings cannot change what the test sees."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
+        env[name] = str(root / f".{name.lower()}")
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+        "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *args,
+    ]  # fmt: skip
+    log_path = root / ".lab.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"jupyter lab did not start:\n{log_path.read_text()}")
+                    time.sleep(0.3)
+            yield f"{base}/lab?token={token}"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium from /usr/bin/chromium, or a failure that says how to install it."""
+    if not CHROMIUM.exists():
+        pytest.fail("Browser tests need Chromium at /usr/bin/chromium: "
+                    "`apt-get update && apt-get install -y chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Lab:
+    """A JupyterLab page, the non-local requests it tried and the page errors it raised."""
+
+    page: Page
+    blocked: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def command(self, name: str, args: dict[str, Any] | None = None) -> Any:
+        """Run a JupyterLab command (`window.jupyterapp.commands.execute`) and wait for it."""
+        return self.page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)",
+                                  [name, args or {}])
+
+    def assert_clean(self) -> None:
+        """Nothing went to the network and no llmlab code threw."""
+        assert not self.blocked, f"JupyterLab tried to reach the network: {self.blocked}"
+        assert not [e for e in self.errors if "llmlab" in e], self.errors
+
+
+def open_lab(browser: Browser, url: str, *, reset: bool = True) -> Lab:
+    """Load JupyterLab at ``url`` in a new page, offline; ``reset`` starts from an empty
+    workspace (no panels or documents left open by an earlier page)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    lab = Lab(page)
+
+    def local_only(route: Any) -> None:
+        if route.request.url.startswith(LOCAL):
+            route.continue_()
+        else:
+            lab.blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.on("pageerror", lambda error: lab.errors.append(str(error)))
+    page.goto(url.replace("/lab?", "/lab?reset&") if reset else url)
+    page.wait_for_function("() => window.jupyterapp?.commands !== undefined")
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    return lab
