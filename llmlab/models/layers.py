@@ -154,12 +154,13 @@ class Attention(nn.Module):
         groups = self.n_head // self.n_kv_head
         if groups > 1:
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))  # [B, H, T, S]
+        # one [B, H, T, S] buffer: scale q first, mask in place
+        scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
         if is_causal:
             T, S = scores.shape[-2:]
             mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
         if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
+            scores.masked_fill_(~mask, float("-inf"))
         weights = scores.softmax(dim=-1)
         dropped = F.dropout(weights, self.dropout, self.training)
         return dropped @ v, weights
