@@ -222,7 +222,6 @@ def test_sigkill_mid_write_leaves_readable_interrupted_runs(store):
         run = llmlab.runs.create(store=sys.argv[1], name="victim", capture_git=False,
                                  auto_flush_seconds=None)
         run.compact_every = 4
-        print(run.id, flush=True)
         step = 0
         while True:
             run.log_metrics({"train/loss": 1.0 / (step + 1), "lr": 0.1}, step=step)
@@ -230,6 +229,8 @@ def test_sigkill_mid_write_leaves_readable_interrupted_runs(store):
                 run.log_sample(step, "prompt", "text " * 50)
             run.flush()
             run.update_manifest(note=step)
+            if step == 0:  # something is on disk: the parent may start its kill timer
+                print(run.id, flush=True)
             step += 1
     """
     procs = [run_python(child, store.path) for _ in range(3)]
