@@ -28,16 +28,22 @@ _EXPORTS = {
     "load_tokenizer": "llmlab.tokenizers",
     "save": "llmlab.checkpoint",
     "load": "llmlab.checkpoint",
+    "generate": "llmlab.generation",
+    "score": "llmlab.generation",
+    "Generation": "llmlab.generation",
+    "TokenEvent": "llmlab.generation",
+    "Score": "llmlab.generation",
     "Trainer": "llmlab.train",
     "TrainConfig": "llmlab.train",
     # Jupyter discovers the server and lab extensions through these two hooks
     "_jupyter_server_extension_points": "llmlab.server",
     "_jupyter_labextension_paths": "llmlab.server",
 }
-_SUBMODULES = {"checkpoint", "config", "data", "errors", "estimate", "interop", "models", "runs",
-               "server", "tokenizers", "train"}
+_SUBMODULES = {"checkpoint", "config", "data", "errors", "estimate", "generation", "interop",
+               "models", "runs", "server", "tokenizers", "train"}
 
 __all__ = [
+    "Generation", "Score", "TokenEvent", "generate", "generation", "score",
     "BPETokenizer", "ByteTokenizer", "CharTokenizer", "Estimate", "HFTokenizer", "ModelConfig",
     "ModelOutput", "__version__", "build_model", "checkpoint", "config", "data", "errors",
     "estimate", "interop", "load", "load_tokenizer", "models", "runs", "save", "server",
@@ -48,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from llmlab.checkpoint import load, save
     from llmlab.config import ModelConfig
     from llmlab.estimate import Estimate
+    from llmlab.generation import Generation, Score, TokenEvent, generate, score
     from llmlab.models import ModelOutput, build_model
     from llmlab.tokenizers import (
         BPETokenizer,

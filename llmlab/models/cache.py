@@ -23,8 +23,9 @@ class KVCache:
     def __init__(self, n_layer: int, batch_size: int, n_kv_head: int, head_dim: int,
                  max_len: int, *, dtype: torch.dtype, device: torch.device | str):
         shape = (batch_size, n_kv_head, max_len, head_dim)
-        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        # nothing past ``length`` is ever read, so the buffers need no initialisation
+        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.cross: list[tuple[Tensor, Tensor] | None] = [None] * n_layer
         self.max_len = max_len
         self.length = 0

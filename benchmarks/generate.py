@@ -1,0 +1,187 @@
+"""Generation speed of llmlab, side by side with transformers' ``generate`` on the same weights.
+
+The model is the ``shakespeare-char`` preset with random weights (``bias=True``, which GPT-2
+needs to be exported), in eval mode, written with ``llmlab.interop.export_gpt2`` and read
+back by ``transformers.GPT2LMHeadModel.from_pretrained``, so both sides compute with the
+same weights; every case first checks that both produce the same tokens. Greedy decoding,
+eos disabled on both sides so both generate exactly ``max_new_tokens``.
+
+Cases (one JSON line each on stdout; see benchmarks/README.md):
+
+- ``greedy_b1_200``: tokens/s, batch 1, 32-token prompt, 200 new tokens, vs transformers
+  ``generate(do_sample=False, use_cache=True, min_new_tokens=max_new_tokens)``;
+- ``greedy_b8_200``: the same with a batch of 8 prompts;
+- ``cache_vs_recompute_250``: llmlab with its KV cache vs llmlab ``use_cache=False``
+  (recomputing the whole sequence each step), 7-token prompt + 250 new tokens, which fits
+  the preset's 256-token context without sliding;
+- ``ttft_prompt256``: time to the first token (ms) after a 256-token prompt, vs transformers.
+
+Run: ``python benchmarks/generate.py [--quick] [--threads N]``
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    emit,
+    environment,
+    iterations,
+    log,
+    paired_ratio,
+    parse_args,
+    time_pair,
+)
+
+import llmlab  # noqa: E402
+from llmlab.generation import generate  # noqa: E402
+
+BENCH = "generate"
+PRESET = "shakespeare-char"
+PEER = "transformers GPT2LMHeadModel.generate (sdpa, cache)"
+
+
+def models(device: torch.device, folder: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The preset built by llmlab and the same weights read by transformers, both in eval."""
+    from transformers import GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    cfg = llmlab.ModelConfig.preset(PRESET, bias=True)
+    ours = llmlab.build_model(cfg, seed=0).eval()
+    llmlab.interop.export_gpt2(ours, folder)
+    peer = GPT2LMHeadModel.from_pretrained(folder).to(device).eval()
+    return ours.to(device), peer
+
+
+def prompts(batch: int, length: int, device: torch.device) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(batch * 1000 + length)
+    return torch.randint(0, 65, (batch, length), generator=gen).to(device)
+
+
+def ours_fn(model, ids: torch.Tensor, new: int, **kw):
+    def run():
+        return generate(model, None, ids, max_new_tokens=new, temperature=0,
+                        stop_token_ids=[], **kw)
+    return run
+
+
+def peer_fn(model, ids: torch.Tensor, new: int):
+    mask = torch.ones_like(ids)
+
+    @torch.inference_mode()
+    def run():
+        return model.generate(ids, attention_mask=mask, do_sample=False, use_cache=True,
+                              max_new_tokens=new, min_new_tokens=new, eos_token_id=None,
+                              pad_token_id=0)
+    return run
+
+
+class CpuClock:
+    """Wraps a timed callable to also record the process CPU time of each call.
+
+    With one intra-op thread, CPU time leaves out the time the process waited while other
+    processes had the cores, so it is a contention-free cross-check of the wall-clock
+    medians that ``time_pair`` reports (warmup calls are dropped by ``summary``).
+    """
+
+    def __init__(self, fn):
+        self.fn, self.samples = fn, []
+
+    def __call__(self):
+        start = time.process_time()
+        out = self.fn()
+        self.samples.append((time.process_time() - start) * 1e3)
+        return out
+
+    def median(self, warmup: int) -> float:
+        return statistics.median(self.samples[warmup:])
+
+
+def cpu_note(a: CpuClock, b: CpuClock, warmup: int) -> str:
+    ma, mb = a.median(warmup), b.median(warmup)
+    return f"process CPU time medians {ma:.1f} / {mb:.1f} ms, ratio {ma / mb:.3f}"
+
+
+def same_tokens(ours, peer, ids: torch.Tensor) -> bool:
+    mine = ours()
+    mine = mine if isinstance(mine, list) else [mine]
+    theirs = peer()[:, ids.shape[1]:].tolist()
+    return [g.token_ids for g in mine] == theirs
+
+
+def case_throughput(args, ours_model, peer_model, iters, warmup, *, batch: int, target: float):
+    case, new = f"greedy_b{batch}_200", 200
+    ids = prompts(batch, 32, args.device)
+    ours, peer = ours_fn(ours_model, ids, new), peer_fn(peer_model, ids, new)
+    log(f"[{case}] same tokens as transformers: {same_tokens(ours, peer, ids)}")
+    ours, peer = CpuClock(ours), CpuClock(peer)
+    t_ours, t_peer = time_pair(ours, peer, iters=iters, warmup=warmup, device=args.device)
+    log(f"[{case}] llmlab {t_ours} | transformers {t_peer} | "
+        f"paired time ratio {paired_ratio(t_ours, t_peer):.3f} | "
+        f"{cpu_note(ours, peer, warmup)}")
+    tokens = batch * new
+    return emit(BENCH, case, "tokens/s", tokens / t_ours.median * 1e3,
+                tokens / t_peer.median * 1e3, PEER, higher_is_better=True, target=target)
+
+
+def case_cache(args, model, iters, warmup):
+    case, new = "cache_vs_recompute_250", 250
+    ids = prompts(1, 7, args.device)
+    cached, recompute = ours_fn(model, ids, new), ours_fn(model, ids, new, use_cache=False)
+    log(f"[{case}] same tokens: {cached()[0].token_ids == recompute()[0].token_ids}")
+    cached, recompute = CpuClock(cached), CpuClock(recompute)
+    t_c, t_r = time_pair(cached, recompute, iters=iters, warmup=warmup, device=args.device)
+    log(f"[{case}] cache {t_c} | recompute {t_r} | paired time ratio "
+        f"{paired_ratio(t_c, t_r):.3f} | {cpu_note(cached, recompute, warmup)}")
+    return emit(BENCH, case, "tokens/s", new / t_c.median * 1e3, new / t_r.median * 1e3,
+                "llmlab use_cache=False", higher_is_better=True, target=3.0)
+
+
+def case_ttft(args, ours_model, peer_model, iters, warmup):
+    case = "ttft_prompt256"
+    ids = prompts(1, 256, args.device)
+    ours, peer = ours_fn(ours_model, ids, 1), peer_fn(peer_model, ids, 1)
+    log(f"[{case}] same token as transformers: {same_tokens(ours, peer, ids)}")
+    ours, peer = CpuClock(ours), CpuClock(peer)
+    t_ours, t_peer = time_pair(ours, peer, iters=iters, warmup=warmup, device=args.device)
+    log(f"[{case}] llmlab {t_ours} | transformers {t_peer} | "
+        f"paired ratio {paired_ratio(t_ours, t_peer):.3f} | {cpu_note(ours, peer, warmup)}")
+    return emit(BENCH, case, "ms", t_ours.median, t_peer.median, PEER,
+                higher_is_better=False, target=1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    def extra(parser):
+        parser.add_argument("--threads", type=int, default=None,
+                            help="torch intra-op threads for both sides (default: torch's)")
+        parser.add_argument("--cases", default="b1,b8,cache,ttft",
+                            help="comma-separated subset of b1,b8,cache,ttft")
+
+    args = parse_args(__doc__.splitlines()[0], argv=argv, extra=extra)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log(f"[{BENCH}] {environment(args.device)}")
+    iters, warmup = iterations(args, quick=3, full=10, warmup=1)
+    cases = set(args.cases.split(","))
+    with tempfile.TemporaryDirectory() as folder:
+        ours, peer = models(args.device, folder)
+        if "b1" in cases:
+            case_throughput(args, ours, peer, iters, warmup, batch=1, target=1.5)
+        if "b8" in cases:
+            case_throughput(args, ours, peer, iters, warmup, batch=8, target=1.2)
+        if "cache" in cases:
+            case_cache(args, ours, max(3, iters // 2), warmup)
+        if "ttft" in cases:
+            case_ttft(args, ours, peer, 3 * iters, warmup)
+
+
+if __name__ == "__main__":
+    main()
