@@ -240,3 +240,14 @@ def test_cache_overflow_and_mask_shape_errors():
         model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
     with pytest.raises(InputError, match=r"should be \(1, 31\) \(with 30 cached tokens\)"):
         model(torch.zeros(1, 1, dtype=torch.long), attention_mask=torch.ones(1, 1), cache=cache)
+
+
+def test_logits_to_keep_computes_only_the_last_positions():
+    model = llmlab.build_model(tiny("gpt"), seed=0).eval()
+    ids = torch.randint(0, V, (2, 9))
+    full = model(ids).logits
+    assert torch.allclose(model(ids, logits_to_keep=1).logits, full[:, -1:], atol=1e-6)
+    s2s = llmlab.build_model(tiny("seq2seq"), seed=0).eval()
+    memory, _ = s2s.encode(ids)
+    last, _ = s2s.decode(ids[:, :4], memory, logits_to_keep=2)
+    assert torch.allclose(last, s2s(ids, ids[:, :4]).logits[:, -2:], atol=1e-6)

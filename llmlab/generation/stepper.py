@@ -62,9 +62,10 @@ class Stepper:
     # ------------------------------------------------------------------ model calls
     def _run(self, ids: Tensor, mask: Tensor | None, cache: KVCache | None) -> Tensor:
         if self.memory is None:
-            out = self.model(ids, attention_mask=mask, cache=cache).logits
+            out = self.model(ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits
         else:
-            out, _ = self.model.decode(ids, self.memory, self.source_mask, mask, cache=cache)
+            out, _ = self.model.decode(ids, self.memory, self.source_mask, mask, cache=cache,
+                                       logits_to_keep=1)
         return out[:, -1]
 
     def _window(self) -> Tensor:

@@ -47,6 +47,7 @@ class GPT(TransformerModel):
         targets: Tensor | None = None,
         *,
         cache: KVCache | None = None,
+        logits_to_keep: int | None = None,
         return_attention: bool = False,
         return_hidden: bool = False,
     ) -> ModelOutput:
@@ -55,7 +56,8 @@ class GPT(TransformerModel):
         ``targets`` are the next tokens ``[B, T]`` (-100 = ignore) for a language model, or
         class ids ``[B]`` for a classifier; the loss is then their mean cross-entropy.
         With a ``cache`` (generation), ``input_ids`` are the tokens after the cached ones and
-        ``attention_mask`` covers cached and new tokens.
+        ``attention_mask`` covers cached and new tokens. ``logits_to_keep=k`` computes the
+        LM head on the last ``k`` positions only (generation needs one).
         """
         past = cache.length if cache is not None else 0
         self._check_ids(input_ids)
@@ -75,7 +77,7 @@ class GPT(TransformerModel):
             logits = self.classifier(last_token_states(h, attention_mask))
             loss = None if targets is None else F.cross_entropy(logits.float(), targets)
         else:
-            logits = self.lm_head(h)
+            logits = self.lm_head(h if logits_to_keep is None else h[:, -logits_to_keep:])
             loss = token_loss(logits, targets)
         return ModelOutput(logits=logits, loss=loss, attentions=seen["attentions"],
                            hidden_states=seen["hidden_states"])

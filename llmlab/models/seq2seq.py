@@ -62,6 +62,7 @@ class Seq2Seq(TransformerModel):
         decoder_attention_mask: Tensor | None = None,
         *,
         cache: KVCache | None = None,
+        logits_to_keep: int | None = None,
         return_attention: bool = False,
         return_hidden: bool = False,
     ) -> tuple[Tensor, dict]:
@@ -86,7 +87,7 @@ class Seq2Seq(TransformerModel):
         )
         if cache is not None:
             cache.advance(T)
-        return self.lm_head(h), seen
+        return self.lm_head(h if logits_to_keep is None else h[:, -logits_to_keep:]), seen
 
     def forward(
         self,
