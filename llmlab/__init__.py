@@ -33,17 +33,25 @@ _EXPORTS = {
     "Generation": "llmlab.generation",
     "TokenEvent": "llmlab.generation",
     "Score": "llmlab.generation",
+    "evaluate": "llmlab.metrics",
+    "PromptClassifier": "llmlab.prompting",
+    "inspect": "llmlab.attention",
+    "Capture": "llmlab.attention",
+    "load_snapshot": "llmlab.attention",
     "Trainer": "llmlab.train",
     "TrainConfig": "llmlab.train",
     # Jupyter discovers the server and lab extensions through these two hooks
     "_jupyter_server_extension_points": "llmlab.server",
     "_jupyter_labextension_paths": "llmlab.server",
 }
-_SUBMODULES = {"checkpoint", "config", "data", "errors", "estimate", "generation", "interop",
-               "models", "runs", "server", "tokenizers", "train"}
+_SUBMODULES = {"attention", "calibrate", "checkpoint", "config", "data", "errors", "estimate",
+               "generation", "interop", "metrics", "models", "prompting", "runs", "server",
+               "tokenizers", "train"}
 
 __all__ = [
     "Generation", "Score", "TokenEvent", "generate", "generation", "score",
+    "Capture", "PromptClassifier", "attention", "calibrate", "evaluate", "inspect",
+    "load_snapshot", "metrics", "prompting",
     "BPETokenizer", "ByteTokenizer", "CharTokenizer", "Estimate", "HFTokenizer", "ModelConfig",
     "ModelOutput", "__version__", "build_model", "checkpoint", "config", "data", "errors",
     "estimate", "interop", "load", "load_tokenizer", "models", "runs", "save", "server",
@@ -51,11 +59,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from llmlab.attention import Capture, inspect, load_snapshot
     from llmlab.checkpoint import load, save
     from llmlab.config import ModelConfig
     from llmlab.estimate import Estimate
     from llmlab.generation import Generation, Score, TokenEvent, generate, score
+    from llmlab.metrics import evaluate
     from llmlab.models import ModelOutput, build_model
+    from llmlab.prompting import PromptClassifier
     from llmlab.tokenizers import (
         BPETokenizer,
         ByteTokenizer,

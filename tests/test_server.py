@@ -13,7 +13,6 @@ from jupyter_server.utils import url_path_join
 
 import llmlab
 
-
 VERSION_PATH = ("llmlab", "api", "version")
 
 

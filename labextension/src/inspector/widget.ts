@@ -1,0 +1,197 @@
+/**
+ * The anywidget front end of llmlab.attention.AttentionInspector (bundled by build.mjs into
+ * llmlab/attention/static/inspector.js).
+ *
+ * Traffic with the kernel: the description of the capture and every head's thumbnail come
+ * once, in the widget state (the thumbnails as one binary buffer). A full matrix is asked for
+ * with a custom message only when it is needed and not cached here; the answer is uint8 per
+ * row plus one float32 scale per row, as binary buffers. At most one request is in flight and
+ * one waits (newer requests replace the waiting one); state changes are synced to Python at
+ * most every SAVE_MS. Hovering never talks to the kernel.
+ */
+import { InspectorView } from './view';
+import { bytesOf, dequantize } from './data';
+import { IInspectorHost, ILensRows, IMatrix, IMatrixRequest, IMeta, IViewState, requestKey } from './types';
+
+/** The part of anywidget's model interface that this widget uses. */
+export interface IAnyModel {
+  get(name: string): any;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  on(event: string, callback: (...args: any[]) => void): void;
+  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
+}
+
+const SAVE_MS = 100;
+const CACHE = 6;
+const STATE_KEYS: (keyof IViewState)[] = [
+  'kind',
+  'layer',
+  'head',
+  'agg',
+  'hide_first',
+  'merge_words',
+  'selected',
+  'direction',
+  'view',
+  'top_k',
+  'scale'
+];
+
+interface IPending {
+  resolve: (value: any) => void;
+  reject: (reason: Error) => void;
+}
+
+/** Implements the view's host on top of an anywidget model. */
+export class WidgetHost implements IInspectorHost {
+  private readonly model: IAnyModel;
+  private nextId = 1;
+  private readonly pending = new Map<number, IPending>();
+  private readonly cache = new Map<string, IMatrix>();
+  private inFlight: { key: string; promise: Promise<IMatrix> } | null = null;
+  private waiting: { request: IMatrixRequest; resolve: (m: IMatrix) => void; reject: (e: Error) => void } | null = null;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly onMessage: (msg: any, buffers: (ArrayBuffer | ArrayBufferView)[]) => void;
+  /** Bytes received in matrix answers (for benchmarks). */
+  received = 0;
+
+  constructor(model: IAnyModel) {
+    this.model = model;
+    this.onMessage = (msg, buffers) => this.receive(msg, buffers || []);
+    model.on('msg:custom', this.onMessage);
+  }
+
+  meta(): IMeta {
+    return this.model.get('meta') as IMeta;
+  }
+
+  thumbs(): Uint8Array {
+    const t = this.model.get('thumbs');
+    return t ? bytesOf(t) : new Uint8Array(0);
+  }
+
+  matrix(request: IMatrixRequest): Promise<IMatrix> {
+    const key = requestKey(request);
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key); // most recently used last
+      this.cache.set(key, hit);
+      return Promise.resolve(hit);
+    }
+    if (this.inFlight && this.inFlight.key === key) return this.inFlight.promise;
+    if (!this.inFlight) return this.start(request);
+    // one waits; a newer request replaces it (its caller only wanted the latest anyway)
+    if (this.waiting) this.waiting.reject(new Error('superseded'));
+    return new Promise((resolve, reject) => {
+      this.waiting = { request, resolve, reject };
+    });
+  }
+
+  private start(request: IMatrixRequest): Promise<IMatrix> {
+    const key = requestKey(request);
+    const promise = this.ask({ type: 'matrix', ...request }).then(
+      ([msg, buffers]) => {
+        const m: IMatrix = {
+          request,
+          rows: msg.rows,
+          cols: msg.cols,
+          values: dequantize(bytesOf(buffers[0]), bytesOf(buffers[1]), msg.rows, msg.cols)
+        };
+        this.received += buffers.reduce((n: number, b: ArrayBuffer | ArrayBufferView) => n + b.byteLength, 0);
+        this.cache.set(key, m);
+        while (this.cache.size > CACHE) this.cache.delete(this.cache.keys().next().value as string);
+        return m;
+      }
+    );
+    this.inFlight = { key, promise };
+    const next = () => {
+      this.inFlight = null;
+      const w = this.waiting;
+      this.waiting = null;
+      if (w) this.matrix(w.request).then(w.resolve, w.reject);
+    };
+    promise.then(next, next);
+    return promise;
+  }
+
+  lens(position: number): Promise<ILensRows> {
+    return this.ask({ type: 'lens', position }).then(([msg]) => msg as ILensRows);
+  }
+
+  private ask(content: { [k: string]: unknown }): Promise<[any, (ArrayBuffer | ArrayBufferView)[]]> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.model.send({ ...content, id });
+    });
+  }
+
+  private receive(msg: any, buffers: (ArrayBuffer | ArrayBufferView)[]): void {
+    if (!msg || typeof msg.id !== 'number') return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.type === 'error') p.reject(new Error(msg.message));
+    else p.resolve([msg, buffers]);
+  }
+
+  /** True while this host writes the view's state into the model (its echoes are ignored). */
+  applying = false;
+
+  stateChanged(state: IViewState): void {
+    this.applying = true;
+    try {
+      for (const k of STATE_KEYS) {
+        if (JSON.stringify(this.model.get(k)) !== JSON.stringify(state[k])) this.model.set(k, state[k]);
+      }
+    } finally {
+      this.applying = false;
+    }
+    if (this.saveTimer === null) {
+      this.saveTimer = setTimeout(() => {
+        this.saveTimer = null;
+        this.model.save_changes();
+      }, SAVE_MS);
+    }
+  }
+
+  /** The synced state, as the view wants it. */
+  state(): Partial<IViewState> {
+    const out: { [k: string]: unknown } = {};
+    for (const k of STATE_KEYS) out[k] = this.model.get(k);
+    return out as Partial<IViewState>;
+  }
+
+  dispose(): void {
+    this.model.off('msg:custom', this.onMessage);
+    if (this.saveTimer !== null) {
+      clearTimeout(this.saveTimer);
+      this.model.save_changes();
+    }
+    for (const p of this.pending.values()) p.reject(new Error('closed'));
+    this.pending.clear();
+  }
+}
+
+function render({ model, el }: { model: IAnyModel; el: HTMLElement }): () => void {
+  const host = new WidgetHost(model);
+  const view = new InspectorView(host, host.state());
+  el.append(view.node);
+  // changes made in Python (w.layer = 3) arrive as change events
+  const onChange = () => {
+    if (!host.applying) view.setState(host.state(), 'host');
+  };
+  const events = STATE_KEYS.map(k => `change:${k}`);
+  for (const e of events) model.on(e, onChange);
+  (el as any).llmlabInspector = view;
+  (el as any).llmlabHost = host;
+  return () => {
+    for (const e of events) model.off(e, onChange);
+    host.dispose();
+    view.dispose();
+  };
+}
+
+export default { render };
