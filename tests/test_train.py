@@ -254,3 +254,15 @@ def test_other_accelerate_trackers_receive_the_metrics(tok, lm_data, tmp_path):
     mirror.flush()
     assert mirror.metrics["train/loss"].to_list() == run.metrics["train/loss"].to_list()
     assert mirror.manifest["hparams"]["max_steps"] == 6
+
+
+def test_torch_compile_is_opt_in_and_trains_the_same(tok, lm_data, tmp_path):
+    cfg = tiny(tok, n_layer=1, dropout=0.0)
+    settings = quick(max_steps=3, eval_interval=3, eval_batches=1)
+    eager = Trainer(llmlab.build_model(cfg, seed=0), lm_data, run_dir=tmp_path, **settings).fit()
+    compiled = Trainer(llmlab.build_model(cfg, seed=0), lm_data, run_dir=tmp_path, compile=True,
+                       **settings).fit()
+    assert compiled.manifest["training"]["compile"] is True
+    assert losses(compiled) == pytest.approx(losses(eager), abs=1e-4)
+    model, _ = llmlab.load(compiled.latest_checkpoint() / "model")  # plain names, no wrapper
+    assert model.config == cfg

@@ -291,7 +291,7 @@ class Trainer:
     def _write_llmlab_files(self, folder: Path) -> None:
         from llmlab.checkpoint import save
 
-        unwrapped = self.accelerator.unwrap_model(self._prepared_model)
+        unwrapped = self.accelerator.unwrap_model(self._prepared_model, keep_torch_compile=False)
         save(unwrapped, folder / "model", tokenizer=getattr(self.data, "tokenizer", None))
         self.state.save(folder)
 
