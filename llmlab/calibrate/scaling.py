@@ -191,13 +191,8 @@ def _minimise(params: list[torch.Tensor], loss_fn, max_iter: int) -> None:
     opt.step(closure)
 
 
-class VectorScaling(_LogitScaler):
-    """Per-class scale and shift of the logits, ``z * w + b``, fitted to minimise the NLL.
-
-    More flexible than temperature scaling (it can fix a bias towards one class), so it can
-    change the predicted class and needs more calibration data. ``l2`` penalises
-    ``|w - 1|^2 + |b|^2`` (0 = plain maximum likelihood).
-    """
+class _AffineScaler(_LogitScaler):
+    """Shared by vector and matrix scaling: a weight and a bias fitted with an L2 penalty."""
 
     depends_on_kind = True
 
@@ -216,6 +211,15 @@ class VectorScaling(_LogitScaler):
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.weight, self.bias = arrays["weight"], arrays["bias"]
+
+
+class VectorScaling(_AffineScaler):
+    """Per-class scale and shift of the logits, ``z * w + b``, fitted to minimise the NLL.
+
+    More flexible than temperature scaling (it can fix a bias towards one class), so it can
+    change the predicted class and needs more calibration data. ``l2`` penalises
+    ``|w - 1|^2 + |b|^2`` (0 = plain maximum likelihood).
+    """
 
     def _fit(self, s: Scores) -> None:
         z, y = torch.from_numpy(s.logits), torch.from_numpy(s.labels)
@@ -236,30 +240,12 @@ class VectorScaling(_LogitScaler):
         return z * self.weight + self.bias
 
 
-class MatrixScaling(_LogitScaler):
+class MatrixScaling(_AffineScaler):
     """A full affine map of the logits, ``z @ W.T + b`` (``K*K + K`` parameters).
 
     It overfits easily with many classes; ``l2`` penalises the off-diagonal weights and the
     bias (Kull et al. 2019's ODIR regulariser), 0 = plain maximum likelihood.
     """
-
-    depends_on_kind = True
-
-    def __init__(self, l2: float = 0.0, max_iter: int = 500):
-        super().__init__()
-        _check_nonneg("l2", l2)
-        self.l2, self.max_iter = float(l2), max_iter
-        self.weight: np.ndarray | None = None
-        self.bias: np.ndarray | None = None
-
-    def settings(self) -> dict[str, Any]:
-        return {"l2": self.l2, "max_iter": self.max_iter}
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"weight": self.weight, "bias": self.bias}
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.weight, self.bias = arrays["weight"], arrays["bias"]
 
     def _fit(self, s: Scores) -> None:
         z, y = torch.from_numpy(s.logits), torch.from_numpy(s.labels)
