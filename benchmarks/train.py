@@ -1,0 +1,425 @@
+"""Training speed and quality of llmlab's Trainer, side by side with its peers.
+
+Cases (one JSON line each on stdout; progress and spread on stderr; see benchmarks/README.md):
+
+- ``trainer_vs_bare_loop``: tokens/s of ``llmlab.Trainer.fit()`` (wall clock of the whole call,
+  set-up and the one closing evaluation batch included) vs a bare PyTorch loop over the same
+  ``baby-char`` model and the same batches (same ``CausalLMData.get_batch``, AdamW with the same
+  hyperparameters and parameter groups, same warm-up + cosine schedule, clip, step, zero_grad,
+  ``loss.item()`` every step). Both sides start from the same seed, so their loss curves must
+  agree; the largest difference is printed on stderr as a check that both do the same work.
+- ``trainer_vs_hf_trainer``: tokens/s of ``llmlab.Trainer.fit()`` vs ``transformers.Trainer.train()``
+  on a ``GPT2LMHeadModel`` of the same shape (which always has biases; the preset has none),
+  the same 12 x 64 windows of the same corpus, the peer's default optimizer.
+- ``val_loss_2000_iters``: validation loss after nanoGPT's CPU recipe for Shakespeare characters
+  (2000 iterations, lr 1e-3 -> 1e-4 cosine, warm-up 100, batch 12 x 64, dropout 0, AdamW beta2
+  0.99 as in nanoGPT's train_shakespeare_char.py, weight decay 0.1, clip 1.0), measured on 200
+  fixed validation batches, median over ``--val-seeds`` seeds (3), vs nanoGPT's published 1.88.
+  Skipped with ``--quick`` (a 100-iteration smoke run is printed on stderr only).
+- ``gpu_gpt2_small_mfu``: only with ``--device cuda`` on an H100/H200 (or A100): model FLOPs
+  utilisation of the Trainer on ``gpt2-small``, bf16, ``compile=True``, random tokens.
+
+Run: ``python benchmarks/train.py [--quick] [--device cuda] [--data PATH] [--rounds N]``
+(``--iters`` sets the steps per timed segment, ``--warmup`` the untimed warm-up segments).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import emit, environment, iterations, log, parse_args  # noqa: E402
+
+import llmlab  # noqa: E402
+from llmlab.data import CausalLMData, load_text  # noqa: E402
+from llmlab.train import Trainer  # noqa: E402
+
+BENCH = "train"
+PRESET = "baby-char"
+BATCH = 12  # nanoGPT's CPU recipe: batch 12 x context 64
+LR, MIN_LR, BETAS, WEIGHT_DECAY, GRAD_CLIP = 1e-3, 1e-4, (0.9, 0.95), 0.1, 1.0
+# nanoGPT's config/train_shakespeare_char.py: "beta2 = 0.99 # make a bit bigger because number
+# of tokens per iter is small"; its train.py default (and llmlab's TrainConfig) is 0.95.
+NANOGPT_BETA2 = 0.99
+# Peak dense bf16 tensor FLOP/s by GPU name (H200 has the H100 SXM's compute, more memory).
+PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
+
+
+def default_data_path() -> Path:
+    """``$LLMLAB_DATA_DIR/tinyshakespeare.txt``, else ``<repo>/../shared/data/tinyshakespeare.txt``."""
+    if os.environ.get("LLMLAB_DATA_DIR"):
+        return Path(os.environ["LLMLAB_DATA_DIR"]) / "tinyshakespeare.txt"
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def extra_args(parser) -> None:
+    parser.add_argument("--data", type=Path, default=None,
+                        help="tinyshakespeare.txt (default: $LLMLAB_DATA_DIR or ../shared/data)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed rounds per side for the throughput cases (quick 2, full 4)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for the whole run (default: torch's choice)")
+    parser.add_argument("--val-seeds", type=int, default=3,
+                        help="seeds for val_loss_2000_iters (0..N-1); the case reports their "
+                             "median (one seed moves the loss by +-0.02)")
+    parser.add_argument("--beta2", type=float, default=NANOGPT_BETA2,
+                        help="AdamW beta2 for val_loss_2000_iters (default 0.99, nanoGPT's "
+                             "shakespeare_char recipe; the Trainer's own default is 0.95)")
+
+
+# --------------------------------------------------------------------------- shared set-up
+def load_data(path: Path) -> CausalLMData:
+    text = load_text(path)
+    tok = llmlab.CharTokenizer.train(text)
+    seq_len = llmlab.ModelConfig.preset(PRESET).context_length
+    data = CausalLMData.from_text(text, tok, seq_len=seq_len)
+    _ = data.fingerprint  # cached on first use: the first timed Trainer segment would pay for it
+    return data
+
+
+def baby_model(device: torch.device) -> torch.nn.Module:
+    return llmlab.build_model(llmlab.ModelConfig.preset(PRESET), device=device, seed=0)
+
+
+def alternate(a: Callable[[int], dict], b: Callable[[int], dict], *, steps: int, rounds: int,
+              warmup: int) -> tuple[list[dict], list[dict]]:
+    """Run ``steps``-step segments of ``a`` and ``b`` in alternation (a-b, then b-a, ...) after
+    ``warmup`` untimed rounds of short segments; each returns a dict with at least ``seconds``
+    and ``tokens_per_s``. A load spike from other jobs on the machine then falls on both sides
+    alike; compare medians, and the median of the per-round ratios as a cross-check."""
+    for i in range(warmup):
+        log(f"  warm-up round {i + 1}/{warmup} ({min(steps, 30)} steps per side)")
+        a(min(steps, 30)), b(min(steps, 30))
+    ra: list[dict] = []
+    rb: list[dict] = []
+    for i in range(rounds):
+        if i % 2 == 0:
+            ra.append(a(steps))
+            rb.append(b(steps))
+        else:
+            rb.append(b(steps))
+            ra.append(a(steps))
+        log(f"  round {i + 1}/{rounds}: {ra[-1]['tokens_per_s']:,.0f} vs "
+            f"{rb[-1]['tokens_per_s']:,.0f} tokens/s (ratio "
+            f"{ra[-1]['tokens_per_s'] / rb[-1]['tokens_per_s']:.3f})")
+    return ra, rb
+
+
+def paired(ra: list[dict], rb: list[dict], key: str = "tokens_per_s") -> float:
+    """Median over rounds of a/b: each pair ran back to back, so slow drifts in load cancel."""
+    return statistics.median(x[key] / y[key] for x, y in zip(ra, rb))
+
+
+def spread(results: list[dict], key: str = "tokens_per_s") -> str:
+    values = [r[key] for r in results]
+    return (f"median {statistics.median(values):,.0f} (min {min(values):,.0f}, "
+            f"max {max(values):,.0f}, n={len(values)})")
+
+
+def _cpu_ratio(ra: list[dict], rb: list[dict]) -> float:
+    return (statistics.median(r["cpu_tokens_per_s"] for r in ra)
+            / statistics.median(r["cpu_tokens_per_s"] for r in rb))
+
+
+# --------------------------------------------------------------------------- the two loops
+def llmlab_segment(data: CausalLMData, device: torch.device, **settings: Any
+                   ) -> Callable[[int], dict]:
+    """One timed ``Trainer(...).fit()`` of ``steps`` steps on a fresh baby-char model."""
+
+    def run(steps: int) -> dict:
+        model = baby_model(device)
+        with tempfile.TemporaryDirectory(prefix="llmlab-bench-") as run_dir:
+            start, cpu = time.perf_counter(), time.process_time()
+            trainer = Trainer(model, data, max_steps=steps, lr=LR, batch_size=BATCH,
+                              run_dir=run_dir, progress=False, eval_interval=steps,
+                              eval_batches=1, checkpoint_interval=0, seed=0,
+                              cpu=device.type == "cpu", **settings)
+            run = trainer.fit()
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            metrics = run.metrics
+        train = metrics.filter(metrics["train/loss"].is_not_null()).sort("step")
+        logged = train["tokens_per_s"].to_list()[min(10, steps // 5):]  # past the first steps
+        return {"seconds": seconds, "tokens_per_s": steps * BATCH * data.seq_len / seconds,
+                "cpu_tokens_per_s": steps * BATCH * data.seq_len / cpu,
+                "logged_tokens_per_s": statistics.median(logged),
+                "losses": train["train/loss"].to_list()}
+
+    return run
+
+
+def lr_schedule(step: int, max_steps: int) -> float:
+    """nanoGPT's get_lr with the Trainer's defaults: 10% linear warm-up, cosine to lr/10."""
+    warmup = min(max_steps // 10, 1000)
+    if step < warmup:
+        return LR * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    min_lr = LR / 10
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (LR - min_lr)
+
+
+def bare_segment(data: CausalLMData, device: torch.device) -> Callable[[int], dict]:
+    """The same training as a plain PyTorch loop: what nanoGPT's train.py does per step."""
+
+    def run(steps: int) -> dict:
+        model = baby_model(device)
+        start, cpu = time.perf_counter(), time.process_time()
+        model.train()
+        decay = [p for p in model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in model.parameters() if p.dim() < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": WEIGHT_DECAY},
+             {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=BETAS)
+        generator = torch.Generator().manual_seed(0)
+        losses, step_times = [], []
+        for step in range(steps):
+            t0 = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = lr_schedule(step, steps)
+            batch = data.get_batch("train", BATCH, generator)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())  # also synchronises a GPU, as the Trainer does
+            step_times.append(time.perf_counter() - t0)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        per_step = statistics.median(step_times[min(10, steps // 5):])
+        return {"seconds": seconds, "tokens_per_s": steps * BATCH * data.seq_len / seconds,
+                "cpu_tokens_per_s": steps * BATCH * data.seq_len / cpu,
+                "logged_tokens_per_s": BATCH * data.seq_len / per_step, "losses": losses}
+
+    return run
+
+
+# --------------------------------------------------------------------------- cases
+def case_trainer_vs_bare_loop(args, data: CausalLMData, steps: int, warmup: int, rounds: int):
+    case = "trainer_vs_bare_loop"
+    log(f"[{case}] {rounds} rounds of {steps} steps per side ({BATCH} x {data.seq_len} tokens "
+        f"per step), {warmup} warm-up round(s)")
+    ours, bare = alternate(llmlab_segment(data, args.device), bare_segment(data, args.device),
+                           steps=steps, rounds=rounds, warmup=warmup)
+    diff = max(max(abs(x - y) for x, y in zip(o["losses"], b["losses"]))
+               for o, b in zip(ours, bare))
+    log(f"[{case}] wall clock (set-up included): llmlab Trainer {spread(ours)} | bare loop "
+        f"{spread(bare)} tokens/s | paired ratio {paired(ours, bare):.3f}")
+    o_steady = statistics.median(r["logged_tokens_per_s"] for r in ours)
+    b_steady = statistics.median(r["logged_tokens_per_s"] for r in bare)
+    log(f"[{case}] steady state (median per-step rate, first steps skipped): Trainer's own "
+        f"tokens_per_s metric {o_steady:,.0f} | bare loop {b_steady:,.0f} | ratio "
+        f"{o_steady / b_steady:.3f}")
+    if args.device.type == "cpu":
+        log(f"[{case}] CPU time of the process instead of wall clock (immune to being "
+            f"descheduled, not to OpenMP spin-waits): ratio of medians "
+            f"{_cpu_ratio(ours, bare):.3f}, paired {paired(ours, bare, 'cpu_tokens_per_s'):.3f}")
+    log(f"[{case}] same work check: largest |train loss difference| between the two loops "
+        f"{diff:.2e} (same seed, same batches)")
+    return emit(BENCH, case, "tokens/s", statistics.median(r["tokens_per_s"] for r in ours),
+                statistics.median(r["tokens_per_s"] for r in bare), "bare PyTorch loop",
+                higher_is_better=True, target=0.95)
+
+
+class _Windows(torch.utils.data.Dataset):
+    """Random ``seq_len`` windows of the training ids, as transformers' causal-LM input: the
+    model shifts ``labels`` itself, so inputs == labels and all 64 positions are computed."""
+
+    def __init__(self, ids: torch.Tensor, seq_len: int, count: int, seed: int = 0):
+        self.ids, self.seq_len = ids, seq_len
+        gen = torch.Generator().manual_seed(seed)
+        self.starts = torch.randint(len(ids) - seq_len, (count,), generator=gen).tolist()
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        window = self.ids[self.starts[i]:self.starts[i] + self.seq_len]
+        return {"input_ids": window, "labels": window}
+
+
+def hf_gpt2(device: torch.device) -> torch.nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = llmlab.ModelConfig.preset(PRESET)
+    hf_cfg = GPT2Config(
+        vocab_size=cfg.vocab_size, n_positions=cfg.context_length, n_embd=cfg.d_model,
+        n_layer=cfg.n_layer, n_head=cfg.n_head, n_inner=4 * cfg.d_model,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu",
+        layer_norm_epsilon=cfg.norm_eps, use_cache=False, bos_token_id=None, eos_token_id=None,
+    )
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(hf_cfg).to(device).train()
+
+
+def hf_segment(data: CausalLMData, device: torch.device) -> Callable[[int], dict]:
+    """One timed ``transformers.Trainer(...).train()`` of ``steps`` steps on a fresh GPT-2."""
+    from transformers import PrinterCallback, TrainingArguments
+    from transformers import Trainer as HFTrainer
+
+    def run(steps: int) -> dict:
+        dataset = _Windows(data.train_ids, data.seq_len, steps * BATCH)
+        model = hf_gpt2(device)
+        with tempfile.TemporaryDirectory(prefix="hf-bench-") as out:
+            start, cpu = time.perf_counter(), time.process_time()
+            hf_args = TrainingArguments(
+                output_dir=out, per_device_train_batch_size=BATCH, max_steps=steps,
+                learning_rate=LR, weight_decay=WEIGHT_DECAY, adam_beta1=BETAS[0],
+                adam_beta2=BETAS[1], max_grad_norm=GRAD_CLIP, warmup_steps=steps // 10,
+                lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": 0.1},
+                logging_steps=10 ** 6, save_strategy="no", eval_strategy="no", report_to=[],
+                use_cpu=device.type == "cpu", dataloader_num_workers=0, disable_tqdm=True,
+                seed=0,
+            )
+            trainer = HFTrainer(model=model, args=hf_args, train_dataset=dataset)
+            trainer.remove_callback(PrinterCallback)  # it prints a summary dict to stdout
+            trainer.train()
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return {"seconds": seconds, "tokens_per_s": steps * BATCH * data.seq_len / seconds,
+                "cpu_tokens_per_s": steps * BATCH * data.seq_len / cpu,
+                "optim": hf_args.optim}
+
+    return run
+
+
+def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int, rounds: int):
+    case = "trainer_vs_hf_trainer"
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    peer = hf_segment(data, args.device)
+    log(f"[{case}] {rounds} rounds of {steps} steps per side; transformers "
+        f"{transformers.__version__} GPT2LMHeadModel has "
+        f"{sum(p.numel() for p in hf_gpt2(args.device).parameters()):,} parameters (biases), "
+        f"llmlab baby-char {baby_model(args.device).num_params():,} (bias=False)")
+    ours, theirs = alternate(llmlab_segment(data, args.device), peer, steps=steps,
+                             rounds=rounds, warmup=warmup)
+    log(f"[{case}] wall clock (set-up included): llmlab Trainer {spread(ours)} | transformers "
+        f"Trainer {spread(theirs)} tokens/s | paired ratio {paired(ours, theirs):.3f}; "
+        f"transformers optimizer: {theirs[0]['optim']}")
+    if args.device.type == "cpu":
+        log(f"[{case}] CPU-time ratio of medians {_cpu_ratio(ours, theirs):.3f}, paired "
+            f"{paired(ours, theirs, 'cpu_tokens_per_s'):.3f}")
+    return emit(BENCH, case, "tokens/s", statistics.median(r["tokens_per_s"] for r in ours),
+                statistics.median(r["tokens_per_s"] for r in theirs),
+                f"transformers {transformers.__version__} Trainer (GPT2LMHeadModel)",
+                higher_is_better=True, target=1.3)
+
+
+def train_baby_char(data: CausalLMData, device: torch.device, *, iters: int, seed: int,
+                    beta2: float | None, eval_batches: int) -> tuple[float, list]:
+    """nanoGPT's CPU Shakespeare recipe through the Trainer; (final val loss, eval curve)."""
+    model = llmlab.build_model(llmlab.ModelConfig.preset(PRESET), device=device, seed=seed)
+    extra = {} if beta2 is None else {"beta2": beta2}
+    with tempfile.TemporaryDirectory(prefix="llmlab-bench-") as run_dir:
+        run = Trainer(model, data, max_steps=iters, lr=LR, min_lr=MIN_LR,
+                      warmup_steps=min(100, iters // 10), batch_size=BATCH, eval_interval=250,
+                      eval_batches=eval_batches, checkpoint_interval=0, seed=seed,
+                      run_dir=run_dir, progress=False, cpu=device.type == "cpu", **extra).fit()
+        metrics = run.metrics
+    evals = metrics.filter(metrics["val/loss"].is_not_null()).sort("step")
+    curve = list(zip(evals["step"].to_list(), evals["val/loss"].to_list()))
+    return curve[-1][1], curve
+
+
+def case_val_loss(args, data: CausalLMData):
+    iters, eval_batches = 2000, 200
+    if args.quick:
+        start = time.perf_counter()
+        loss, _ = train_baby_char(data, args.device, iters=100, seed=0, beta2=args.beta2,
+                                  eval_batches=20)
+        log(f"[val_loss] --quick: smoke run of 100 iterations -> val loss {loss:.4f} in "
+            f"{time.perf_counter() - start:.0f} s; val_loss_2000_iters runs (and is reported) "
+            "only without --quick")
+        return None
+    case = "val_loss_2000_iters"
+    losses = []
+    for seed in range(args.val_seeds):
+        start = time.perf_counter()
+        loss, curve = train_baby_char(data, args.device, iters=iters, seed=seed,
+                                      beta2=args.beta2, eval_batches=eval_batches)
+        losses.append(loss)
+        log(f"[{case}] seed {seed}, beta2 {args.beta2}: val loss "
+            f"{loss:.4f} after {iters} iterations ({time.perf_counter() - start:.0f} s); curve "
+            + ", ".join(f"{s}:{v:.3f}" for s, v in curve))
+    nanogpt = 1.88
+    return emit(BENCH, case, "loss", statistics.median(losses), nanogpt, "nanoGPT (published)",
+                higher_is_better=False, target=round(1.90 / nanogpt, 4))
+
+
+def random_token_rate(cfg: llmlab.ModelConfig, *, steps: int, batch: int, seq_len: int,
+                      **settings: Any) -> tuple[float, float]:
+    """Train ``cfg`` with the Trainer on random tokens; (steady tokens/s, whole-fit tokens/s).
+
+    Steady = median of the Trainer's own per-step ``tokens_per_s`` past the first steps
+    (compilation, warm-up); each step ends in ``loss.item()``, so GPU steps are synchronised.
+    """
+    # Random tokens through the public data API: a character tokenizer whose vocab_size
+    # "characters" are distinct code points, so every id below vocab_size is a valid token.
+    tok = llmlab.CharTokenizer.train("".join(chr(0x10000 + i) for i in range(cfg.vocab_size)))
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, cfg.vocab_size, (max(200_000, 40 * batch * seq_len),), generator=gen)
+    data = CausalLMData(ids, tok, seq_len=seq_len, val_fraction=0.05)
+    model = llmlab.build_model(cfg, seed=0)
+    with tempfile.TemporaryDirectory(prefix="llmlab-bench-") as run_dir:
+        start = time.perf_counter()
+        run = Trainer(model, data, max_steps=steps, batch_size=batch, lr=6e-4, run_dir=run_dir,
+                      progress=False, eval_interval=steps, eval_batches=1,
+                      checkpoint_interval=0, **settings).fit()
+        seconds = time.perf_counter() - start
+        metrics = run.metrics
+    rates = metrics.filter(metrics["train/loss"].is_not_null()).sort("step")["tokens_per_s"]
+    skip = min(20, steps // 3)
+    return statistics.median(rates.to_list()[skip:]), steps * batch * seq_len / seconds
+
+
+def case_gpu_mfu(args, *, steps: int, batch: int = 16, seq_len: int = 1024):
+    case = "gpu_gpt2_small_mfu"
+    device = args.device
+    if device.type != "cuda":
+        log(f"[{case}] skipped: needs --device cuda and a GPU (this run is on {device})")
+        return None
+    name = torch.cuda.get_device_name(device)
+    peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
+    if peak is None:
+        log(f"[{case}] skipped: no dense bf16 peak known for {name!r} (known: {list(PEAK_BF16)})")
+        return None
+    cfg = llmlab.ModelConfig.preset("gpt2-small")
+    flops_per_token = cfg.estimate(batch_size=batch, seq_len=seq_len).flops_per_token_train
+    tokens_per_s, whole = random_token_rate(cfg, steps=steps, batch=batch, seq_len=seq_len,
+                                            mixed_precision="bf16", compile=True)
+    mfu = flops_per_token * tokens_per_s / peak
+    log(f"[{case}] {name}: gpt2-small (preset, dropout {cfg.dropout}) bf16 compile, batch "
+        f"{batch} x {seq_len}: {tokens_per_s:,.0f} tokens/s steady; whole fit() incl. "
+        f"compilation {whole:,.0f} tokens/s; {flops_per_token:.3e} FLOPs/token -> MFU "
+        f"{mfu:.3f} of {peak / 1e12:.1f} TFLOP/s")
+    return emit(BENCH, case, "MFU", mfu, 1.0, f"{name} dense bf16 peak",
+                higher_is_better=True, target=0.40)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__.splitlines()[0], argv=argv, extra=extra_args)
+    steps, warmup = iterations(args, quick=40, full=300, warmup=1)
+    rounds = args.rounds or (2 if args.quick else 4)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = args.data or default_data_path()
+    log(f"[{BENCH}] {environment(args.device)}; data {path}")
+    data = load_data(path)
+    case_trainer_vs_bare_loop(args, data, steps, warmup, rounds)
+    case_trainer_vs_hf_trainer(args, data, steps, warmup, rounds)
+    case_val_loss(args, data)
+    case_gpu_mfu(args, steps=40 if args.quick else 120)
+
+
+if __name__ == "__main__":
+    main()
