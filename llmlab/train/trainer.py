@@ -113,7 +113,7 @@ class Trainer:
         model = self.model
         optimizer = torch.optim.AdamW(
             param_groups(model, self.config.weight_decay), lr=self.config.lr,
-            betas=(self.config.beta1, self.config.beta2), fused=False,
+            betas=(self.config.beta1, self.config.beta2), fused=True,
         )
         model, optimizer = accelerator.prepare(model, optimizer)
         self._prepared_model = model
