@@ -1,0 +1,41 @@
+"""Where a widget finds the model it works on: passed objects, not copied state.
+
+A *model source* is anything with ``.model`` and ``.tokenizer`` attributes (a
+``TrainerWidget``, a ``ModelBuilder`` once built, your own object), or a
+``(model, tokenizer)`` pair. Widgets resolve it each time they act, so they always use the
+source's current model.
+
+>>> import llmlab
+>>> cfg = llmlab.ModelConfig.preset("baby-char").replace(vocab_size=4)
+>>> tok = llmlab.CharTokenizer.train("abcd")
+>>> model, _ = resolve_model((llmlab.build_model(cfg), tok))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmlab.errors import LLMLabError
+
+
+class NoModelError(LLMLabError, RuntimeError):
+    """A widget was asked to act before its source has a model."""
+
+
+def resolve_model(source: Any, *, need_tokenizer: bool = True) -> tuple[Any, Any]:
+    """The (model, tokenizer) a source holds now; a clear error when there is none yet."""
+    if isinstance(source, tuple) and len(source) == 2:
+        model, tokenizer = source
+    elif hasattr(source, "model"):
+        model, tokenizer = source.model, getattr(source, "tokenizer", None)
+    else:
+        raise TypeError(
+            f"a model source must be a (model, tokenizer) pair or have .model and .tokenizer "
+            f"(a ModelBuilder or TrainerWidget), got {type(source).__name__}")
+    if model is None:
+        raise NoModelError("there is no model yet: build one in the ModelBuilder or train one "
+                           "in the TrainerWidget first")
+    if need_tokenizer and tokenizer is None:
+        raise NoModelError("the model has no tokenizer yet: pass (model, tokenizer) or give "
+                           "the source a data set with a tokenizer")
+    return model, tokenizer
