@@ -1,0 +1,185 @@
+"""The JupyterLab extension: run listing time for a large store, and head draws in the panel.
+
+A real ``jupyter lab`` (this environment's, with the installed llmlab extension) serves a
+temporary run store; requests go over HTTP to 127.0.0.1 like the panels' own.
+
+Cases (one JSON line each on stdout; see benchmarks/README.md):
+
+- ``runs_list_1000_budget``: ``GET llmlab/api/runs?limit=500`` (the Run history panel's page
+  size) on a store of 1,000 finished runs, ms per request measured by the client (an upper
+  bound on server time: it includes the loopback round trip), vs the 500 ms budget;
+- ``runs_list_1000_vs_contents``: the same request vs jupyter_server's contents API listing the
+  store folder (``GET api/contents/llmlab-runs?content=1``), what the file browser asks for to
+  show the same 1,000 folders: the same server, auth and HTTP path, but no manifest is read,
+  so it is a floor for any listing served by Jupyter;
+- ``runs_list_1000_vs_json``: in-process ``RunStore.list()`` (what the handler calls) vs a
+  loop reading every ``manifest.json`` with plain ``json.load`` and keeping the same fields as
+  dicts (no polars, no status check): what a minimal reader costs;
+- ``panel_head_draw_1024``: in headless Chromium, the Attention inspector panel showing a
+  1,024-token snapshot (GPT, 12 layers x 12 heads): from picking a head in the panel's Head
+  menu to the redrawn heatmap (the panel's ``llmlab:attention-draw`` performance measures; each head
+  is fetched from the server as float16), median over heads, vs the 200 ms budget;
+- ``panel_head_draw_1024_vs_widget``: the same vs the notebook widget's front end drawing the
+  same heads (``benchmarks/attention.py``'s harness: a local server answering as the kernel;
+  there a head is picked by clicking its thumbnail);
+- ``panel_first_draw_1024``: from asking for the snapshot to its first picture (metadata,
+  thumbnails, the mean of the last layer's 12 heads), vs a 1 s budget.
+
+Run with the environment that has the built extension installed, e.g.
+``/work/venv-lab/bin/python benchmarks/lab.py [--quick]``. Needs Chromium at /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from _common import emit, environment, iterations, log, parse_args, time_pair  # noqa: E402
+from attention import browser_head_clicks, model_and_tokenizer, text_of  # noqa: E402
+from lab_helpers import chromium, open_lab, running_lab  # noqa: E402
+
+import llmlab.runs  # noqa: E402
+from llmlab.attention import inspect  # noqa: E402
+
+BENCH = "lab"
+RUNS = 1000
+PANEL = "#llmlab-attention-inspector"
+
+
+def fill_store(store: Path, n: int) -> None:
+    """``n`` finished runs, each with a config, five logged steps and a validation loss."""
+    cfg = llmlab.ModelConfig.preset("baby-char").to_dict()
+    for i in range(n):
+        run = llmlab.runs.create(store=store, name=f"run-{i:04d}", config=cfg,
+                                 training={"lr": 3e-4}, seed=i, capture_git=False,
+                                 auto_flush_seconds=None)
+        for step in range(1, 6):
+            run.log_metrics({"train/loss": 3.0 - step / 10}, step=step)
+        run.log_metrics({"val/loss": 2.5}, step=5)
+        run.finish()
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
+
+
+def plain_json_listing(store: Path) -> list[dict]:
+    rows = []
+    for folder in store.iterdir():
+        try:
+            with open(folder / "manifest.json", encoding="utf-8") as fh:
+                m = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        summary = m.get("summary") or {}
+        rows.append({"id": folder.name, "name": m.get("name"), "status": m.get("status"),
+                     "created_at": m.get("created_at"), "steps": m.get("last_step"),
+                     "train_loss": summary.get("train/loss"), "val_loss": summary.get("val/loss")})
+    rows.sort(key=lambda r: r["created_at"] or "", reverse=True)
+    return rows
+
+
+def bench_runs_list(args, root: Path) -> None:
+    store = root / "llmlab-runs"
+    start = time.perf_counter()
+    fill_store(store, RUNS)
+    log(f"store of {RUNS} runs written in {time.perf_counter() - start:.1f} s")
+    iters, warmup = iterations(args, quick=5, full=20, warmup=2)
+    with running_lab(root, f"--LlmlabServer.run_dir={store}") as url:
+        base, token = url.split("/lab?token=")
+        ours_url = f"{base}/llmlab/api/runs?limit=500&token={token}"
+        peer_url = f"{base}/api/contents/llmlab-runs?content=1&token={token}"
+        assert json.loads(get(ours_url))["total"] == RUNS
+        assert len(json.loads(get(peer_url))["content"]) == RUNS
+        ours, peer = time_pair(lambda: get(ours_url), lambda: get(peer_url), iters=iters,
+                               warmup=warmup)
+    log(f"GET llmlab/api/runs?limit=500: {ours}; GET api/contents: {peer}")
+    emit(BENCH, "runs_list_1000_budget", "ms", ours.median, 500.0, "500 ms budget",
+         higher_is_better=False, target=1.0)
+    emit(BENCH, "runs_list_1000_vs_contents", "ms", ours.median, peer.median,
+         "jupyter_server contents API listing the store folder", higher_is_better=False,
+         target=5.0)
+    store_api = llmlab.runs.RunStore(store)
+    ours, peer = time_pair(store_api.list, lambda: plain_json_listing(store), iters=iters,
+                           warmup=warmup)
+    log(f"RunStore.list(): {ours}; plain json loop: {peer}")
+    emit(BENCH, "runs_list_1000_vs_json", "ms", ours.median, peer.median,
+         "plain json.load of every manifest", higher_is_better=False, target=2.0)
+
+
+def panel_head_clicks(url: str, clicks: int) -> tuple[list[float], float]:
+    """(ms from picking a head in the Head menu to its picture, ms from asking for the
+    snapshot to its first picture). The menu, not the thumbnail grid: in the narrow sidebar
+    the 14-column grid of a 12-head model scrolls sideways."""
+    with chromium() as browser:
+        lab = open_lab(browser, url)
+        page = lab.page
+        page.set_default_timeout(120_000)
+        lab.command("llmlab:open-attention-inspector")
+        first = "() => performance.getEntriesByName('llmlab:snapshot-first-draw').length"
+        page.wait_for_function(f"{first} >= 1", timeout=120_000)
+        first_ms = page.evaluate(
+            "() => performance.getEntriesByName('llmlab:snapshot-first-draw')[0].duration")
+        draws = "() => performance.getEntriesByName('llmlab:attention-draw').length"
+        head = page.locator(f"{PANEL} .llmlab-insp-bar select[title^='One head']")
+        times = []
+        for h in range(clicks):
+            n = page.evaluate(draws)
+            head.select_option(f"h{h % 12}")
+            page.wait_for_function(f"{draws} > {n}")
+            times.append(page.evaluate(
+                "() => performance.getEntriesByName('llmlab:attention-draw').at(-1).duration"))
+        lab.assert_clean()
+    return times, first_ms
+
+
+def bench_panel(args, root: Path) -> None:
+    model, tok = model_and_tokenizer(torch.device("cpu"))
+    cap = inspect(model, tok, text_of(1024))
+    store = root / "llmlab-runs"
+    run = llmlab.runs.create(store=store, name="long", capture_git=False)
+    start = time.perf_counter()
+    cap.save(run, "tokens-1024")
+    run.finish()
+    log(f"{cap!r} saved in {time.perf_counter() - start:.1f} s")
+    clicks = 6 if args.quick else 12
+    with running_lab(root, f"--LlmlabServer.run_dir={store}") as url:
+        panel, first_ms = panel_head_clicks(url, clicks)
+    widget = browser_head_clicks(cap.show(), clicks)
+    log(f"panel head clicks (ms): {[round(t) for t in panel]}; widget: "
+        f"{[round(t) for t in widget]}; first picture {first_ms:.0f} ms")
+    emit(BENCH, "panel_head_draw_1024", "ms", statistics.median(panel), 200.0,
+         "200 ms budget", higher_is_better=False, target=1.0)
+    emit(BENCH, "panel_head_draw_1024_vs_widget", "ms", statistics.median(panel),
+         statistics.median(widget), "notebook widget front end (attention.py harness)",
+         higher_is_better=False, target=2.0)
+    emit(BENCH, "panel_first_draw_1024", "ms", first_ms, 1000.0, "1 s budget",
+         higher_is_better=False, target=1.0)
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], extra=lambda p: p.add_argument(
+        "--panel-only", action="store_true", help="only the Attention inspector cases"))
+    log(json.dumps(environment(args.device)))
+    if not args.panel_only:
+        with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
+            bench_runs_list(args, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
+        bench_panel(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    main()
