@@ -3,7 +3,9 @@
 `running_lab` starts `jupyter lab` from this Python environment (so it serves the lab
 extension installed with this llmlab); `chromium` launches Debian's Chromium
 (`apt-get install -y chromium`) through Playwright; `open_lab` loads JupyterLab in a new page
-with every request outside the local server blocked and recorded.
+with every request outside the local server blocked and recorded; `screenshot` keeps a
+picture of the page as a test artifact (in ``$LLMLAB_TEST_ARTIFACTS``, default
+``<temp>/llmlab-test-artifacts``).
 
 >>> with running_lab(tmp_path) as url, chromium() as browser:
 ...     lab = open_lab(browser, url)
@@ -87,7 +89,11 @@ def running_lab(root: Path, *args: str) -> Iterator[str]:
             yield f"{base}/lab?token={token}"
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # stuck shutting kernels down on a busy machine
+                server.kill()
+                server.wait(timeout=30)
 
 
 @contextmanager
@@ -123,6 +129,24 @@ class Lab:
         """Nothing went to the network and no llmlab code threw."""
         assert not self.blocked, f"JupyterLab tried to reach the network: {self.blocked}"
         assert not [e for e in self.errors if "llmlab" in e], self.errors
+
+
+def artifacts_dir() -> Path:
+    """Where browser tests leave screenshots: ``$LLMLAB_TEST_ARTIFACTS`` (CI can collect it),
+    else ``llmlab-test-artifacts`` in the temp folder."""
+    import tempfile
+
+    folder = Path(os.environ.get("LLMLAB_TEST_ARTIFACTS")
+                  or Path(tempfile.gettempdir()) / "llmlab-test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a PNG of ``page`` as ``<artifacts>/<name>.png`` and return its path."""
+    path = artifacts_dir() / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
 
 
 def open_lab(browser: Browser, url: str, *, reset: bool = True) -> Lab:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_helpers import chromium, open_lab, running_lab
+from lab_helpers import chromium, open_lab, running_lab, screenshot
 
 PANELS = {
     "llmlab-model-configs": ("llmlab:open-model-configs", "Model configs"),
@@ -38,4 +38,19 @@ def test_lab_shows_llmlab_panels_offline(tmp_path: Path) -> None:
         lab.command("llmlab:open-model-configs")  # its lists come from the server extension
         source = page.locator("#llmlab-model-configs select.llmlab-ConfigSource")
         source.locator('option[value="preset:baby-char"]').wait_for(state="attached")
+
+        # no run store in this root: the Attention inspector says so and how to fill it
+        lab.command("llmlab:open-attention-inspector")
+        message = page.locator("#llmlab-attention-inspector .llmlab-Message")
+        message.filter(has_text="does not exist yet").wait_for()
+        assert 'cap.save(run, "name")' in message.inner_text()
+
+        # the launcher has an item per panel; clicking one opens its panel
+        lab.command("launcher:create")
+        items = page.locator(".jp-Launcher-section:has-text('llmlab') .jp-LauncherCard")
+        items.first.wait_for()
+        assert items.all_inner_texts() == [label for _, label in PANELS.values()]
+        screenshot(page, "lab-launcher")
+        items.filter(has_text="Run history").click()
+        page.locator("#llmlab-run-history").wait_for(state="visible")
         lab.assert_clean()

@@ -78,6 +78,7 @@ async def test_one_run_and_its_metrics_as_json_and_arrow(jp_fetch, store):
     assert set(some["columns"]) == {"step", "lr"}
     response = await jp_fetch("llmlab", "api", "runs", run_id, "metrics",
                               params={"format": "arrow"})
+    assert response.headers["Content-Type"] == "application/vnd.apache.arrow.file"
     frame = pl.read_ipc(io.BytesIO(response.body))
     assert frame["train/loss"].to_list() == pytest.approx([2.9, 2.8, 2.7])
 

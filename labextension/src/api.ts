@@ -11,6 +11,9 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { decodeFloat16 } from './inspector/data';
+import type { IMatrix, IMatrixRequest, IMeta } from './inspector/types';
+
 /** URL prefix of every llmlab REST endpoint, relative to the server's base URL. */
 export const API_PREFIX = 'llmlab/api';
 
@@ -134,6 +137,30 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
+  const response = await fetchAPI(endpoint, init, settings);
+  return parseJSON(await response.text()) as T;
+}
+
+/** A binary reply: its bytes and headers. */
+export interface IBinaryReply {
+  body: ArrayBuffer;
+  headers: Headers;
+}
+
+/** Call an llmlab REST endpoint that answers with bytes; errors as `requestAPI`. */
+export async function requestBinary(
+  endpoint: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<IBinaryReply> {
+  const response = await fetchAPI(endpoint, {}, settings);
+  return { body: await response.arrayBuffer(), headers: response.headers };
+}
+
+async function fetchAPI(
+  endpoint: string,
+  init: RequestInit,
+  settings: ServerConnection.ISettings
+): Promise<Response> {
   const url = URLExt.join(settings.baseUrl, API_PREFIX, endpoint);
   let response: Response;
   try {
@@ -141,16 +168,16 @@ export async function requestAPI<T>(
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
-  const text = await response.text();
-  const body = parseJSON(text);
   if (!response.ok) {
+    const text = await response.text();
+    const body = parseJSON(text);
     const message =
       body && typeof body === 'object' && 'message' in body
         ? String((body as { message: unknown }).message)
         : text;
     throw new ServerConnection.ResponseError(response, message);
   }
-  return body as T;
+  return response;
 }
 
 /** The message of anything a request threw, for showing to the user. */
@@ -233,6 +260,86 @@ export function saveConfig(
     method: 'PUT',
     body: JSON.stringify(config)
   });
+}
+
+/** One attention snapshot folder of a run, readable (`error` null) or not. */
+export interface ISnapshotEntry {
+  run_id: string;
+  run_name: string;
+  run_status: RunStatus;
+  name: string;
+  error: string | null;
+  created_at?: string | null;
+  family?: string;
+  format_version?: number;
+  /** kind -> [query tokens, key tokens] */
+  kinds?: Record<string, [number, number]>;
+}
+
+/** Reply of `GET attention` and `GET runs/<id>/attention`. */
+export interface ISnapshotList {
+  store: string;
+  /** False when the run store folder does not exist (yet). */
+  exists: boolean;
+  snapshots: ISnapshotEntry[];
+}
+
+/** Reply of `GET runs/<id>/attention/<name>`: the snapshot and the inspector's meta. */
+export interface ISnapshotInfo {
+  run_id: string;
+  name: string;
+  format_version: number;
+  created_at: string | null;
+  family: string;
+  heads: number[];
+  n_heads: number;
+  sides: Record<string, { text: string | null; tokens: string[] }>;
+  kinds: Record<string, { layers: number[]; shape: [number, number] }>;
+  inspector: IMeta;
+}
+
+/** Every attention snapshot of the run store, newest run first. */
+export function listSnapshots(): Promise<ISnapshotList> {
+  return requestAPI('attention');
+}
+
+/** The path of a snapshot's endpoints under the API prefix. */
+export function snapshotPath(runId: string, name: string): string {
+  return `runs/${encodeURIComponent(runId)}/attention/${encodeURIComponent(name)}`;
+}
+
+/** A snapshot's metadata; a 422 says why it cannot be read (format version, half written). */
+export function snapshotInfo(runId: string, name: string): Promise<ISnapshotInfo> {
+  return requestAPI(snapshotPath(runId, name));
+}
+
+/** All thumbnails of a snapshot, uint8, laid out as its inspector meta says. */
+export async function snapshotThumbs(runId: string, name: string): Promise<Uint8Array> {
+  return new Uint8Array((await requestBinary(`${snapshotPath(runId, name)}/thumbs`)).body);
+}
+
+/** The query of a matrix request (`agg` "head" sends the head number). */
+export function matrixQuery(request: IMatrixRequest): string {
+  const head = request.agg === 'head' ? String(request.head) : request.agg;
+  return (
+    `matrix?kind=${encodeURIComponent(request.kind)}&layer=${request.layer}` +
+    `&head=${head}&hide_first=${request.hide_first ? 1 : 0}` +
+    `&merge_words=${request.merge_words ? 1 : 0}`
+  );
+}
+
+/** One matrix of a snapshot, decoded from the server's little-endian float16. */
+export async function snapshotMatrix(
+  runId: string,
+  name: string,
+  request: IMatrixRequest
+): Promise<IMatrix> {
+  const reply = await requestBinary(`${snapshotPath(runId, name)}/${matrixQuery(request)}`);
+  const [rows, cols] = (reply.headers.get('X-Llmlab-Shape') || '').split(',').map(Number);
+  if (!(rows > 0 && cols > 0)) {
+    throw new Error('The matrix answer has no X-Llmlab-Shape header; is the server llmlab?');
+  }
+  return { request, rows, cols, values: decodeFloat16(new Uint8Array(reply.body), rows, cols) };
 }
 
 /** Parse a reply body; an empty or non-JSON body comes back as the raw text. */

@@ -1,6 +1,6 @@
 /**
- * The llmlab JupyterLab extension: three sidebar panels and a palette
- * command to open each.
+ * The llmlab JupyterLab extension: three sidebar panels, and a palette command
+ * and a launcher item to open each.
  */
 import {
   ILayoutRestorer,
@@ -8,6 +8,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { AttentionInspectorPanel } from './panels/attentionInspector';
@@ -17,6 +18,8 @@ import { RunHistoryPanel } from './panels/runHistory';
 
 /** Palette category shared by every llmlab command. */
 const CATEGORY = 'llmlab';
+/** Launcher section of the three panels' items. */
+const LAUNCHER_CATEGORY = 'llmlab';
 
 /** A panel, the command that opens it and its place in the left sidebar. */
 interface IPanelEntry {
@@ -31,12 +34,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'llmlab panels: Model configs, Attention inspector, Run history.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer, INotebookTracker],
+  optional: [ICommandPalette, ILayoutRestorer, INotebookTracker, ILauncher],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    notebooks: INotebookTracker | null
+    notebooks: INotebookTracker | null,
+    launcher: ILauncher | null
   ): void => {
     const lab: ILabContext = { app, notebooks };
     const entries: IPanelEntry[] = [
@@ -47,7 +51,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         rank: 600
       },
       {
-        panel: new AttentionInspectorPanel(),
+        panel: new AttentionInspectorPanel(lab),
         command: 'llmlab:open-attention-inspector',
         label: 'Attention inspector',
         rank: 601
@@ -64,12 +68,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.add(panel, 'left', { rank });
       restorer?.add(panel, panel.id);
       app.commands.addCommand(command, {
-        label: `llmlab: Open ${label}`,
+        label: args => (args.isLauncher ? label : `llmlab: Open ${label}`),
         caption: panel.title.caption,
         icon: panel.title.icon,
         execute: () => app.shell.activateById(panel.id)
       });
       palette?.addItem({ command, category: CATEGORY });
+      launcher?.add({ command, category: LAUNCHER_CATEGORY, rank, args: { isLauncher: true } });
     }
   }
 };

@@ -9,6 +9,13 @@
 ``GET  configs/schema``                      the JSON Schema of ModelConfig (the panel's form)
 ``POST configs/estimate``                    ``{"config", "batch_size", "seq_len", "dtype"}``
 ``GET  configs/saved``                       saved configs; ``PUT configs/saved/<name>`` saves
+``GET  attention``                           attention snapshots of every run (readable or not)
+``GET  runs/<id>/attention``                 the snapshots of one run
+``GET  runs/<id>/attention/<name>``          one snapshot: tokens, layers, heads, format version
+                                             and the inspector front end's ``meta``
+``GET  runs/<id>/attention/<name>/thumbs``   all thumbnails, uint8 (offsets in ``meta``)
+``GET  runs/<id>/attention/<name>/matrix``   ``?kind=&layer=&head=&hide_first=&merge_words=``:
+                                             one matrix, little-endian float16, binary
 ===========================================  ===================================================
 
 Every handler is authenticated (token or login) and authorized against the ``llmlab``
@@ -83,6 +90,12 @@ class LlmlabAPIHandler(APIHandler):
         if not low <= value <= high:
             self.fail(400, f"query argument {name}={value} must be between {low} and {high}")
         return value
+
+    def bool_arg(self, name: str) -> bool:
+        raw = self.get_query_argument(name, "0")
+        if raw not in ("0", "1", "true", "false"):
+            self.fail(400, f"query argument {name}={raw!r}; use 1 or 0 (true or false)")
+        return raw in ("1", "true")
 
     def run(self, run_id: str):
         from llmlab.runs import InvalidRunIdError, RunNotFoundError, RunStore
@@ -165,8 +178,8 @@ class MetricsHandler(LlmlabAPIHandler):
             return
         buffer = io.BytesIO()
         frame.write_ipc(buffer)
-        self.set_header("Content-Type", "application/vnd.apache.arrow.file")
-        self.finish(buffer.getvalue())
+        # APIHandler.finish would label the body JSON unless told otherwise
+        self.finish(buffer.getvalue(), set_content_type="application/vnd.apache.arrow.file")
 
 
 class PresetsHandler(LlmlabAPIHandler):
@@ -262,6 +275,90 @@ class SavedConfigHandler(LlmlabAPIHandler):
                            "'-', starting with a letter or digit")
 
 
+class SnapshotAPIHandler(LlmlabAPIHandler):
+    """Base of the attention snapshot endpoints: work runs off the event loop (reading and
+    decompressing a layer takes a while), and SnapshotRequestError becomes its 4xx."""
+
+    async def off_loop(self, fn, *args: Any) -> Any:
+        from tornado.ioloop import IOLoop
+
+        from llmlab.server.snapshots import SnapshotRequestError
+
+        try:
+            return await IOLoop.current().run_in_executor(None, fn, *args)
+        except SnapshotRequestError as err:
+            self.fail(err.status, str(err))
+
+    async def snapshot(self, run_id: str, name: str):
+        from llmlab.server.snapshots import check_name, open_snapshot
+
+        run = self.run(run_id)
+        return await self.off_loop(lambda: open_snapshot(run, check_name(name)))
+
+    def binary(self, body: bytes, **headers: str) -> None:
+        self.set_header("Cache-Control", "no-store")
+        for name, value in headers.items():
+            self.set_header(f"X-Llmlab-{name.title()}", value)
+        self.finish(body, set_content_type="application/octet-stream")
+
+
+class SnapshotsHandler(SnapshotAPIHandler):
+    """``GET attention`` (every run) or ``GET runs/<id>/attention``: snapshot entries."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str | None = None) -> None:
+        from llmlab.runs import RunStore
+        from llmlab.server.snapshots import list_snapshots
+
+        run = self.run(run_id) if run_id is not None else None
+        entries = await self.off_loop(list_snapshots, RunStore(self.store_path), run)
+        self.reply({"store": str(self.store_path), "exists": self.store_path.is_dir(),
+                    "snapshots": entries})
+
+
+class SnapshotHandler(SnapshotAPIHandler):
+    """``GET runs/<id>/attention/<name>``: what the snapshot holds and the inspector's meta."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        self.reply((await self.snapshot(run_id, name)).describe())
+
+
+class SnapshotThumbsHandler(SnapshotAPIHandler):
+    """``GET runs/<id>/attention/<name>/thumbs``: every kind's thumbnails, one uint8 body."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        self.binary((await self.snapshot(run_id, name)).thumbs, dtype="uint8")
+
+
+class SnapshotMatrixHandler(SnapshotAPIHandler):
+    """``GET runs/<id>/attention/<name>/matrix``: one head (or aggregate) as float16 LE, its
+    shape in ``X-Llmlab-Shape: rows,cols``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        from llmlab.server.snapshots import SnapshotRequestError, matrix_bytes, parse_head
+
+        if self.get_query_argument("layer", None) is None:
+            self.fail(400, "give the layer: matrix?kind=decoder&layer=0&head=0")
+        layer = self.int_arg("layer", 0, 0, 10**6)
+        kind = self.get_query_argument("kind", "")
+        flags = {flag: self.bool_arg(flag) for flag in ("hide_first", "merge_words")}
+        try:
+            head = parse_head(self.get_query_argument("head", "mean"))
+        except SnapshotRequestError as err:
+            self.fail(err.status, str(err))
+        snap = await self.snapshot(run_id, name)
+        body, (rows, cols) = await self.off_loop(
+            lambda: matrix_bytes(snap, kind, layer, head, **flags))
+        self.binary(body, shape=f"{rows},{cols}", dtype="float16")
+
+
 def _config(data: Any):
     from llmlab.config import ModelConfig
 
@@ -278,6 +375,11 @@ ROUTES = [
     ("configs/estimate", EstimateHandler),
     ("configs/saved", SavedConfigsHandler),
     (r"configs/saved/([^/]+)", SavedConfigHandler),
+    ("attention", SnapshotsHandler),
+    (r"runs/([^/]+)/attention", SnapshotsHandler),
+    (r"runs/([^/]+)/attention/([^/]+)", SnapshotHandler),
+    (r"runs/([^/]+)/attention/([^/]+)/thumbs", SnapshotThumbsHandler),
+    (r"runs/([^/]+)/attention/([^/]+)/matrix", SnapshotMatrixHandler),
 ]
 
 

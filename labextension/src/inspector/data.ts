@@ -40,6 +40,42 @@ export function dequantize(
   return out;
 }
 
+/** float32 value of every float16 bit pattern (built on first use: 256 kB). */
+let HALF: Float32Array | null = null;
+
+function halfTable(): Float32Array {
+  if (HALF) return HALF;
+  const table = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) {
+    const sign = bits & 0x8000 ? -1 : 1;
+    const exponent = (bits >> 10) & 0x1f;
+    const fraction = bits & 0x3ff;
+    if (exponent === 0) table[bits] = sign * fraction * 2 ** -24; // subnormal
+    else if (exponent === 31) table[bits] = fraction ? NaN : sign * Infinity;
+    else table[bits] = sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+  }
+  HALF = table;
+  return table;
+}
+
+/**
+ * Decode little-endian IEEE float16 values (what the server sends for a snapshot's matrix)
+ * into a Float32Array of `rows * cols` values.
+ */
+export function decodeFloat16(bytes: Uint8Array, rows: number, cols: number): Float32Array {
+  if (bytes.length !== rows * cols * 2) {
+    throw new Error(
+      `matrix answer has ${bytes.length} bytes; a ${rows}x${cols} float16 matrix has ${rows * cols * 2}`
+    );
+  }
+  const table = halfTable();
+  const out = new Float32Array(rows * cols);
+  for (let i = 0, j = 0; i < out.length; i++, j += 2) {
+    out[i] = table[bytes[j] | (bytes[j + 1] << 8)];
+  }
+  return out;
+}
+
 /** Sum of the selected rows (direction "from") or columns ("to"). */
 export function selectionVector(
   values: Float32Array,

@@ -6,12 +6,14 @@
  * once, in the widget state (the thumbnails as one binary buffer). A full matrix is asked for
  * with a custom message only when it is needed and not cached here; the answer is uint8 per
  * row plus one float32 scale per row, as binary buffers. At most one request is in flight and
- * one waits (newer requests replace the waiting one); state changes are synced to Python at
- * most every SAVE_MS. Hovering never talks to the kernel.
+ * one waits (newer requests replace the waiting one; requests.ts, shared with the lab panel);
+ * state changes are synced to Python at most every SAVE_MS. Hovering never talks to the
+ * kernel.
  */
 import { InspectorView } from './view';
 import { bytesOf, dequantize } from './data';
-import { IInspectorHost, ILensRows, IMatrix, IMatrixRequest, IMeta, IViewState, requestKey } from './types';
+import { MatrixQueue } from './requests';
+import { IInspectorHost, ILensRows, IMatrix, IMatrixRequest, IMeta, IViewState } from './types';
 
 /** The part of anywidget's model interface that this widget uses. */
 export interface IAnyModel {
@@ -49,9 +51,7 @@ export class WidgetHost implements IInspectorHost {
   private readonly model: IAnyModel;
   private nextId = 1;
   private readonly pending = new Map<number, IPending>();
-  private readonly cache = new Map<string, IMatrix>();
-  private inFlight: { key: string; promise: Promise<IMatrix> } | null = null;
-  private waiting: { request: IMatrixRequest; resolve: (m: IMatrix) => void; reject: (e: Error) => void } | null = null;
+  private readonly queue = new MatrixQueue(request => this.fetchMatrix(request), CACHE);
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly onMessage: (msg: any, buffers: (ArrayBuffer | ArrayBufferView)[]) => void;
   /** Bytes received in matrix answers (for benchmarks). */
@@ -73,47 +73,19 @@ export class WidgetHost implements IInspectorHost {
   }
 
   matrix(request: IMatrixRequest): Promise<IMatrix> {
-    const key = requestKey(request);
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key); // most recently used last
-      this.cache.set(key, hit);
-      return Promise.resolve(hit);
-    }
-    if (this.inFlight && this.inFlight.key === key) return this.inFlight.promise;
-    if (!this.inFlight) return this.start(request);
-    // one waits; a newer request replaces it (its caller only wanted the latest anyway)
-    if (this.waiting) this.waiting.reject(new Error('superseded'));
-    return new Promise((resolve, reject) => {
-      this.waiting = { request, resolve, reject };
-    });
+    return this.queue.get(request);
   }
 
-  private start(request: IMatrixRequest): Promise<IMatrix> {
-    const key = requestKey(request);
-    const promise = this.ask({ type: 'matrix', ...request }).then(
-      ([msg, buffers]) => {
-        const m: IMatrix = {
-          request,
-          rows: msg.rows,
-          cols: msg.cols,
-          values: dequantize(bytesOf(buffers[0]), bytesOf(buffers[1]), msg.rows, msg.cols)
-        };
-        this.received += buffers.reduce((n: number, b: ArrayBuffer | ArrayBufferView) => n + b.byteLength, 0);
-        this.cache.set(key, m);
-        while (this.cache.size > CACHE) this.cache.delete(this.cache.keys().next().value as string);
-        return m;
-      }
-    );
-    this.inFlight = { key, promise };
-    const next = () => {
-      this.inFlight = null;
-      const w = this.waiting;
-      this.waiting = null;
-      if (w) this.matrix(w.request).then(w.resolve, w.reject);
-    };
-    promise.then(next, next);
-    return promise;
+  private fetchMatrix(request: IMatrixRequest): Promise<IMatrix> {
+    return this.ask({ type: 'matrix', ...request }).then(([msg, buffers]) => {
+      this.received += buffers.reduce((n: number, b: ArrayBuffer | ArrayBufferView) => n + b.byteLength, 0);
+      return {
+        request,
+        rows: msg.rows,
+        cols: msg.cols,
+        values: dequantize(bytesOf(buffers[0]), bytesOf(buffers[1]), msg.rows, msg.cols)
+      };
+    });
   }
 
   lens(position: number): Promise<ILensRows> {

@@ -3,6 +3,7 @@
  *
  *   pythonLiteral({ bias: false, d_ff: null })  // '{\n    "bias": False,\n    "d_ff": None,\n}'
  *   runCode('20261123-071800-3f9a2c')           // 'import llmlab\n\nrun = llmlab.runs.get(...)...'
+ *   snapshotCode('20261123-071800-3f9a2c', 'tired-animal')   // '...load_snapshot(run, ...)...'
  */
 import type { Config } from '../api';
 
@@ -62,5 +63,19 @@ export function runCode(id: string, store?: string): string {
     'import llmlab\n\n' +
     `run = llmlab.runs.get(${pythonLiteral(id)}${where})\n` +
     'run.metrics'
+  );
+}
+
+/**
+ * A cell that loads attention snapshot `name` of run `id` and shows it in the notebook's
+ * inspector widget; `store` as for `runCode`.
+ */
+export function snapshotCode(id: string, name: string, store?: string): string {
+  const where = store ? `, store=${pythonLiteral(store)}` : '';
+  return (
+    'import llmlab\n\n' +
+    `run = llmlab.runs.get(${pythonLiteral(id)}${where})\n` +
+    `cap = llmlab.attention.load_snapshot(run, ${pythonLiteral(name)})\n` +
+    'cap.show()'
   );
 }

@@ -1,0 +1,314 @@
+"""Attention snapshots of the run store as the lab's Attention inspector panel reads them.
+
+No HTTP here (``handlers.py`` maps these calls to REST): listing the snapshots of a store or
+a run, describing one for the inspector front end, its thumbnails, and one matrix (a head,
+or an aggregate the front end asks for) as little-endian float16 bytes. Matrices come from
+:meth:`llmlab.attention.Capture.matrix` on a capture holding only the layers and heads the
+answer needs, so the panel shows exactly what the notebook widget shows.
+
+>>> entries = list_snapshots(RunStore("llmlab-runs"))          # doctest: +SKIP
+>>> snap = open_snapshot(store.get(run_id), "tired-animal")     # doctest: +SKIP
+>>> body, (rows, cols) = matrix_bytes(snap, "decoder", 3, 5)    # doctest: +SKIP
+
+torch, numpy and the snapshot reader are imported on first use, not when the server starts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llmlab.attention.snapshot import SnapshotReader
+    from llmlab.runs import Run, RunStore
+
+__all__ = ["AGGREGATES", "OLDEST_FORMAT_VERSION", "OpenSnapshot", "SnapshotRequestError",
+           "list_snapshots", "matrix_bytes", "open_snapshot"]
+
+#: What the front end may ask for instead of a head number (as the widget accepts).
+AGGREGATES = ("mean", "max", "rollout")
+#: The first snapshot format version llmlab wrote; anything lower was never an llmlab file.
+OLDEST_FORMAT_VERSION = 1
+_OPEN_CACHE = 8
+_MATRIX_CACHE = 8
+
+
+class SnapshotRequestError(Exception):
+    """A request the server must refuse: ``status`` is the HTTP status, the text the fix."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ====================================================================== listing
+def _snapshots_dir(run: Run) -> Path:
+    from llmlab.attention.snapshot import SNAPSHOTS_DIR
+
+    return run.artifacts_dir / SNAPSHOTS_DIR
+
+
+def list_snapshots(store: RunStore, run: Run | None = None) -> list[dict[str, Any]]:
+    """Every snapshot folder of ``run`` (or of every run, newest run first), readable or not.
+
+    Each entry has ``run_id``, ``run_name``, ``run_status``, ``name`` and either the
+    snapshot's ``created_at``, ``family``, ``format_version``, ``kinds`` (kind -> ``[T, S]``)
+    or an ``error`` saying why it cannot be opened (a save cut short, a newer format...).
+    """
+    if run is not None:
+        runs = [run]
+    else:
+        runs = [store.get(run_id) for run_id in store.run_ids()]
+        runs = sorted((r for r in runs if _snapshots_dir(r).is_dir()), key=_created,
+                      reverse=True)
+    entries: list[dict[str, Any]] = []
+    for r in runs:
+        folder = _snapshots_dir(r)
+        names = sorted(p.name for p in folder.iterdir()
+                       if not p.name.startswith(".") and p.is_dir()) if folder.is_dir() else []
+        if not names:
+            continue
+        run_info = {"run_id": r.id, "run_name": r.name, "run_status": r.status}
+        entries.extend(_entry(run_info, folder / name) for name in names)
+    return entries
+
+
+def _created(run: Run) -> tuple[str, str]:
+    """Newest-first sort key: creation time (ids share a second), then the id."""
+    from llmlab.runs import RunStoreError
+
+    try:
+        created = run.manifest.get("created_at")
+    except RunStoreError:
+        created = None
+    return (created if isinstance(created, str) else "", run.id)
+
+
+def _entry(run_info: dict[str, Any], folder: Path) -> dict[str, Any]:
+    from llmlab.attention.snapshot import SnapshotError
+
+    entry = {**run_info, "name": folder.name, "error": None}
+    try:
+        meta = _read(folder).meta
+    except SnapshotError as err:
+        return {**entry, "error": str(err)}
+    return {**entry, "created_at": meta.get("created_at"), "family": meta.get("family"),
+            "format_version": meta.get("format_version"),
+            "kinds": {kind: info.get("shape") for kind, info in meta["kinds"].items()}}
+
+
+def _read(folder: Path) -> SnapshotReader:
+    """A SnapshotReader, refusing format versions older than any llmlab wrote."""
+    from llmlab.attention.snapshot import SnapshotError, SnapshotReader
+
+    reader = SnapshotReader(folder)
+    version = reader.meta["format_version"]
+    if version < OLDEST_FORMAT_VERSION:
+        raise SnapshotError(
+            f"{folder.name} has format_version {version}, older than any llmlab snapshot "
+            f"(the first is {OLDEST_FORMAT_VERSION}); save the capture again with "
+            "cap.save(run, name)."
+        )
+    return reader
+
+
+# ====================================================================== one snapshot
+@dataclass
+class OpenSnapshot:
+    """A readable snapshot with what the inspector needs up front (built once, cached)."""
+
+    run_id: str
+    reader: SnapshotReader
+    inspector: dict[str, Any]
+    thumbs: bytes
+    key: tuple = ()
+    matrices: OrderedDict = field(default_factory=OrderedDict)
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata for the panel: the snapshot's own fields and the inspector's ``meta``."""
+        meta = self.reader.meta
+        return {
+            "run_id": self.run_id, "name": self.reader.path.name,
+            "format_version": meta["format_version"], "created_at": meta.get("created_at"),
+            "llmlab_version": meta.get("llmlab_version"), "family": meta["family"],
+            "config": meta.get("config"), "dtype": meta.get("dtype", "float16"),
+            "heads": meta["heads"], "n_heads": meta.get("n_heads"),
+            "sides": {name: {"text": s.get("text"), "tokens": s["tokens"]}
+                      for name, s in meta["sides"].items()},
+            "kinds": {kind: {"layers": info["layers"], "n_layers": info.get("n_layers"),
+                             "shape": info["shape"], "query_side": info["query_side"],
+                             "key_side": info["key_side"]}
+                      for kind, info in meta["kinds"].items()},
+            "inspector": self.inspector,
+        }
+
+
+_open: OrderedDict[tuple, OpenSnapshot] = OrderedDict()
+_lock = threading.Lock()
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can be a snapshot folder name, else a 400 naming the rule."""
+    from llmlab.attention.snapshot import _NAME  # the rule save_snapshot applies
+
+    if not _NAME.fullmatch(name):
+        raise SnapshotRequestError(
+            400, f"{name!r} is not a snapshot name: 1-128 letters, digits, '.', '_' or '-', "
+                 "not starting with '.' or '-'.")
+    return name
+
+
+def open_snapshot(run: Run, name: str) -> OpenSnapshot:
+    """Open snapshot ``name`` of ``run``: 404 when there is none, 422 when it cannot be read
+    (half written, truncated, a format version this llmlab does not read)."""
+    from llmlab.attention.snapshot import META_FILE, SnapshotError
+
+    folder = _snapshots_dir(run) / check_name(name)
+    if not folder.is_dir():
+        raise SnapshotRequestError(404, f"run {run.id} has no attention snapshot {name!r}; "
+                                        "save one with cap.save(run, name).")
+    try:
+        stat = os.stat(folder / META_FILE)
+        key = (str(folder), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (str(folder), 0, 0)  # no snapshot.json: the reader says what that means
+    with _lock:
+        if key in _open:
+            _open.move_to_end(key)
+            return _open[key]
+    try:
+        reader = _read(folder)
+        inspector, thumbs = _inspector_meta(reader, run)
+    except SnapshotError as err:
+        raise SnapshotRequestError(422, str(err)) from None
+    snap = OpenSnapshot(run.id, reader, inspector, thumbs, key)
+    with _lock:
+        _open[key] = snap
+        while len(_open) > _OPEN_CACHE:
+            _open.popitem(last=False)
+    return snap
+
+
+def _inspector_meta(reader: SnapshotReader, run: Run) -> tuple[dict[str, Any], bytes]:
+    """The inspector front end's ``IMeta`` (as the widget sends it) and all thumbnails."""
+    from llmlab.attention.capture import Side
+
+    meta = reader.meta
+    kinds, chunks, offset = [], [], 0
+    for kind in reader.kinds:
+        info = meta["kinds"][kind]
+        thumbs = reader.thumbs(kind)
+        data = thumbs.astype("u1", copy=False).tobytes()
+        layers = list(info["layers"])
+        kinds.append({
+            "name": kind, "query_side": info["query_side"], "key_side": info["key_side"],
+            "layers": layers, "heads": list(meta["heads"]),
+            "rows": int(info["shape"][0]), "cols": int(info["shape"][1]),
+            "rollout": kind != "cross" and layers == list(range(len(layers))),
+            "thumb_offset": offset, "thumb_rows": int(thumbs.shape[2]),
+            "thumb_cols": int(thumbs.shape[3]),
+        })
+        chunks.append(data)
+        offset += len(data)
+    sides = {}
+    for name, s in meta["sides"].items():
+        side = Side(s.get("text"), list(s["ids"]), list(s["tokens"]), list(s["special"]))
+        sides[name] = {"tokens": side.tokens, "word_of": side.word_index, "words": side.words}
+    title = f"{run.name} / {reader.path.name}"
+    return ({"title": title, "family": meta["family"], "kinds": kinds, "sides": sides,
+             "lens_side": ""}, b"".join(chunks))
+
+
+# ====================================================================== matrices
+def parse_head(value: str) -> int | str:
+    """A head number or one of AGGREGATES, from a query argument."""
+    if value in AGGREGATES:
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise SnapshotRequestError(
+            400, f"head={value!r}; give a head number or one of {', '.join(AGGREGATES)}."
+        ) from None
+
+
+def matrix_bytes(snap: OpenSnapshot, kind: str, layer: int, head: int | str, *,
+                 hide_first: bool = False, merge_words: bool = False,
+                 ) -> tuple[bytes, tuple[int, int]]:
+    """One matrix as little-endian float16 bytes and its ``(rows, cols)``: head ``head`` of
+    ``layer`` (or the mean / max over heads, or the rollout up to ``layer``), transformed as
+    the widget does (``hide_first``, ``merge_words``). Reads only the layer files it needs."""
+    key = (kind, layer, head, hide_first, merge_words)
+    with _lock:
+        if key in snap.matrices:
+            snap.matrices.move_to_end(key)
+            return snap.matrices[key]
+    m = _matrix(snap.reader, kind, layer, head, hide_first=hide_first,
+                merge_words=merge_words)
+    answer = (m.numpy().astype("<f2").tobytes(), (int(m.shape[0]), int(m.shape[1])))
+    with _lock:
+        snap.matrices[key] = answer
+        while len(snap.matrices) > _MATRIX_CACHE:
+            snap.matrices.popitem(last=False)
+    return answer
+
+
+def _check_request(reader: SnapshotReader, kind: str, layer: int, head: int | str) -> dict:
+    meta = reader.meta
+    if kind not in meta["kinds"]:
+        raise SnapshotRequestError(400, f"kind={kind!r}; this snapshot holds {reader.kinds}.")
+    info = meta["kinds"][kind]
+    if layer not in info["layers"]:
+        raise SnapshotRequestError(
+            400, f"layer={layer} is not in this snapshot's {kind} (layers {info['layers']}).")
+    if isinstance(head, int) and head not in meta["heads"]:
+        raise SnapshotRequestError(
+            400, f"head={head} is not in this snapshot (heads {meta['heads']}) and not one of "
+                 f"{', '.join(AGGREGATES)}.")
+    if head == "rollout" and (kind == "cross"
+                              or info["layers"] != list(range(len(info["layers"])))):
+        raise SnapshotRequestError(
+            400, f"no rollout for the {kind}: rollout needs self-attention with every layer "
+                 f"from 0 (this snapshot has layers {info['layers']}).")
+    return info
+
+
+def _matrix(reader: SnapshotReader, kind: str, layer: int, head: int | str, *,
+            hide_first: bool, merge_words: bool):
+    """Capture.matrix on a capture of just the layers and heads this answer needs."""
+    import torch
+
+    from llmlab.attention.capture import Capture, Side
+    from llmlab.attention.snapshot import SnapshotError
+    from llmlab.errors import InputError
+
+    info = _check_request(reader, kind, layer, head)
+    meta = reader.meta
+    heads, layers = list(meta["heads"]), [layer]
+    try:
+        if head == "rollout":  # rollout averages heads first: keep one mean head per layer
+            layers = list(range(layer + 1))
+            att = torch.stack([torch.from_numpy(reader.layer(kind, n)).float().mean(0, True)
+                               for n in layers])
+            heads = [0]
+        elif head in ("mean", "max"):
+            att = torch.from_numpy(reader.layer(kind, layer))[None]
+        else:
+            att = torch.from_numpy(reader.head(kind, layer, head))[None, None]
+            heads = [head]
+    except SnapshotError as err:
+        raise SnapshotRequestError(422, str(err)) from None
+    sides = {name: Side(s.get("text"), list(s["ids"]), list(s["tokens"]), list(s["special"]))
+             for name, s in meta["sides"].items()}
+    cap = Capture(family=meta["family"], attention={kind: att}, layers={kind: layers},
+                  heads=heads, n_heads=max(meta.get("n_heads") or 0, max(heads) + 1),
+                  n_layers={kind: info.get("n_layers") or max(info["layers"]) + 1},
+                  sides=sides)
+    try:
+        return cap.matrix(kind, layer, head, hide_first=hide_first, merge_words=merge_words)
+    except InputError as err:
+        raise SnapshotRequestError(400, str(err)) from None
