@@ -40,13 +40,14 @@ _EXPORTS = {
     "load_snapshot": "llmlab.attention",
     "Trainer": "llmlab.train",
     "TrainConfig": "llmlab.train",
+    "Lab": "llmlab.widgets.lab",
     # Jupyter discovers the server and lab extensions through these two hooks
     "_jupyter_server_extension_points": "llmlab.server",
     "_jupyter_labextension_paths": "llmlab.server",
 }
 _SUBMODULES = {"attention", "calibrate", "checkpoint", "config", "data", "errors", "estimate",
                "generation", "interop", "metrics", "models", "prompting", "runs", "server",
-               "tokenizers", "train"}
+               "tokenizers", "train", "widgets"}
 
 __all__ = [
     "Generation", "Score", "TokenEvent", "generate", "generation", "score",
@@ -55,7 +56,7 @@ __all__ = [
     "BPETokenizer", "ByteTokenizer", "CharTokenizer", "Estimate", "HFTokenizer", "ModelConfig",
     "ModelOutput", "__version__", "build_model", "checkpoint", "config", "data", "errors",
     "estimate", "interop", "load", "load_tokenizer", "models", "runs", "save", "server",
-    "tokenizers", "train", "Trainer", "TrainConfig",
+    "tokenizers", "train", "Trainer", "TrainConfig", "Lab", "widgets",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -75,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         load_tokenizer,
     )
     from llmlab.train import TrainConfig, Trainer
+    from llmlab.widgets.lab import Lab
 
 
 def __getattr__(name: str) -> Any:

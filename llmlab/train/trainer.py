@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import shutil
 import time
@@ -274,7 +276,8 @@ class Trainer:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(partial / "accelerate"))
+        with _quiet_tied_weight_warning():
+            accelerator.save_state(str(partial / "accelerate"))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             self._write_llmlab_files(partial)
@@ -329,6 +332,25 @@ def _broadcast_path(path: Path | None, accelerator) -> Path:
     holder = [str(path) if path is not None else None]
     broadcast_object_list(holder, from_process=0)
     return Path(holder[0])
+
+
+class _TiedWeightFilter(logging.Filter):
+    """Drops accelerate's "Removed shared tensor" warning: tied embeddings are saved once by
+    design and reload correctly (llmlab's own checkpoint files are the weights of record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Removed shared tensor" not in str(record.msg)
+
+
+@contextlib.contextmanager
+def _quiet_tied_weight_warning():
+    logger = logging.getLogger("accelerate.utils.other")
+    quiet = _TiedWeightFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 class _nullcontext:

@@ -1,0 +1,461 @@
+"""``TrainerWidget``: train a model from a notebook without blocking the kernel.
+
+Start, Pause, Stop and Resume run :class:`llmlab.Trainer` in a background thread, so the
+buttons (and every other cell) keep working while it trains. A training callback feeds the
+live loss and validation curves, learning rate, tokens/s, ETA, a progress bar and sample
+generations, throttled to a few updates a second.
+
+>>> trainer = TrainerWidget(builder, data, max_steps=500, eval_interval=100)   # doctest: +SKIP
+>>> trainer                                         # the widget; or in code:  # doctest: +SKIP
+>>> trainer.start(); trainer.wait()                 # doctest: +SKIP
+
+Pausing stops after the current step and saves a checkpoint; resuming is
+``trainer.fit(resume_from=run.id)``, the Trainer's exact resume (weights, optimizer, data
+order and RNG), so a paused run ends where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from llmlab.train.callbacks import Callback
+from llmlab.train.config import TrainConfig
+from llmlab.widgets.charts import LineChart
+from llmlab.widgets.status import EXPECTED_ERRORS, StatusLine
+from llmlab.widgets.throttle import Throttle
+
+#: TrainConfig fields the widget has a control for (the other settings pass through unchanged).
+CONTROLS = {"max_steps": "max steps", "batch_size": "batch size", "lr": "learning rate",
+            "eval_interval": "eval every", "decay": "lr decay", "seed": "seed"}
+SAMPLE_TOKENS = 60   # characters or tokens per sample generation
+SAMPLES_SHOWN = 3    # the latest samples kept on screen
+_STYLE = {"description_width": "95px"}
+
+
+class TrainerWidget(widgets.VBox):
+    """Training controls, live curves and samples for one model and one data set.
+
+    ``source`` is a ``ModelBuilder`` (its vocab_size is set from the data's tokenizer if it
+    differs; it builds when there is no model yet), a ``ModelConfig`` (built at the first
+    Start) or an ``nn.Module``. ``data`` is an ``llmlab.data`` object (e.g. ``CausalLMData``);
+    ``train_settings`` are :class:`~llmlab.TrainConfig` fields. Each Start trains the current
+    model in a new run: the weights the last run left, or a fresh build when the builder's
+    form differs from the model's config.
+
+    ``.model``, ``.tokenizer``, ``.trainer`` (the ``llmlab.Trainer``) and ``.run`` (the
+    current or last run) make it a model source for the other widgets.
+    """
+
+    def __init__(self, source: Any, data: Any, *, run_dir: Any = None,
+                 sample_every: int | None = None, sample_prompt: str | None = None,
+                 **train_settings: Any):
+        if getattr(data, "tokenizer", None) is None:
+            raise TypeError(f"TrainerWidget needs an llmlab.data object with a tokenizer "
+                            f"(e.g. CausalLMData.from_text(text, tok, seq_len=64)), got "
+                            f"{type(data).__name__}")
+        self.data, self.run_dir = data, run_dir
+        self._settings = TrainConfig.from_dict(train_settings)
+        self._builder, self._config, self._model = _split_source(source)
+        self.trainer: Any = None
+        self._end_callbacks: list[Callable[[Any], object]] = []
+        self._thread: threading.Thread | None = None
+        self.status = StatusLine()
+        self.controls = {name: _control(name, label, getattr(self._settings, name))
+                         for name, label in CONTROLS.items()}
+        self.sample_every = widgets.IntText(
+            self._settings.eval_interval if sample_every is None else sample_every,
+            description="sample every", style=_STYLE,
+            tooltip="steps between sample generations; 0 = none")
+        self.sample_prompt = widgets.Text(_default_prompt(data) if sample_prompt is None
+                                          else sample_prompt, description="prompt",
+                                          style=_STYLE)
+        self.start_button = _button("Start", "play", "success", self.start)
+        self.pause_button = _button("Pause", "pause", "", self.pause)
+        self.stop_button = _button("Stop", "stop", "danger", self.stop)
+        self.resume_button = _button("Resume", "step-forward", "", self.resume)
+        self.progress = widgets.IntProgress(0, min=0, max=self._settings.max_steps)
+        self.stats = widgets.HTML()
+        self.loss_chart = LineChart("loss", y_title="cross-entropy (nats)")
+        self.samples = widgets.HTML()
+        self._view = _LiveView(self)
+        if self._builder is not None:
+            self._attach_builder()
+        super().__init__(self._layout())
+        self.add_class("llmlab-trainer")
+
+    # ------------------------------------------------------------------ model source API
+    @property
+    def model(self) -> Any:
+        """The model Start trains (and the last run trained), or None before there is one."""
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The data's tokenizer."""
+        return self.data.tokenizer
+
+    @property
+    def run(self) -> Any:
+        """The current or last :class:`~llmlab.runs.Run`, or None."""
+        return None if self.trainer is None else self.trainer.run
+
+    @property
+    def running(self) -> bool:
+        """True while training runs in the background."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The settings in the controls (ConfigError naming the fix when one is invalid)."""
+        return self._settings.replace(**{n: c.value for n, c in self.controls.items()})
+
+    # ------------------------------------------------------------------ actions (the buttons)
+    def start(self) -> None:
+        """Train in the background: ``llmlab.Trainer(model, data, settings).fit()``, a new run."""
+        with self.status.reporting("starting training"):
+            self._refuse_while_running("start")
+            settings = self.train_config
+            sample_every = self._sample_every()
+            notes = self._prepare_model(settings.seed)
+            from llmlab.train import Trainer
+
+            self.trainer = Trainer(self._model, self.data, settings, run_dir=self.run_dir,
+                                   callbacks=[self._view], progress=False)
+            self.status.show(" ".join([*notes, f"training {settings.max_steps:,} steps…"]))
+            self._launch(None, sample_every)
+
+    def pause(self) -> None:
+        """Stop after the current step and save a checkpoint there, for :meth:`resume`."""
+        with self.status.reporting("pausing"):
+            self._refuse_while_idle("pause")
+            self._view.pause_requested = True
+            self.status.show("pausing after the current step (saving a checkpoint)…")
+
+    def stop(self) -> None:
+        """Stop after the current step (``trainer.stop()``); the run is kept as interrupted."""
+        with self.status.reporting("stopping"):
+            self._refuse_while_idle("stop")
+            self._view.stop_requested = True   # also holds if fit() is still setting up
+            self.trainer.stop()
+            self.status.show("stopping after the current step…")
+
+    def resume(self) -> None:
+        """Continue the paused or stopped run from its latest checkpoint:
+        ``trainer.fit(resume_from=run.id)`` (max steps may change; other settings may not)."""
+        with self.status.reporting("resuming"):
+            self._refuse_while_running("resume")
+            run = self.run
+            checkpoint = None if run is None or run.status != "interrupted" else (
+                run.latest_checkpoint())
+            if checkpoint is None:
+                raise RuntimeError("there is nothing to resume: Pause a running training "
+                                   "first (it saves a checkpoint), or Start a new run")
+            sample_every = self._sample_every()
+            self.trainer.config = self.trainer.config.replace(
+                max_steps=self.controls["max_steps"].value)
+            self.status.show(f"resuming run {run.id} from {checkpoint.name}…")
+            self._launch(run.id, sample_every)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until training ends (or ``timeout`` seconds pass); returns :attr:`run`.
+
+        In a notebook run top to bottom, ``trainer.start(); trainer.wait()`` finishes the
+        training before the next cell runs.
+        """
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.run
+
+    def on_end(self, callback: Callable[[Any], object]) -> Callable[[Any], object]:
+        """Call ``callback(run)`` in the training thread whenever training ends (usable as a
+        decorator); ``Lab`` refreshes its run history this way."""
+        if not callable(callback):
+            raise TypeError(f"on_end needs a function taking the run, got "
+                            f"{type(callback).__name__}")
+        self._end_callbacks.append(callback)
+        return callback
+
+    # ------------------------------------------------------------------ helpers
+    def _refuse_while_running(self, action: str) -> None:
+        if self.running:
+            raise RuntimeError(f"cannot {action}: training is already running; Pause or Stop "
+                               "it first")
+
+    def _refuse_while_idle(self, action: str) -> None:
+        if not self.running:
+            raise RuntimeError(f"there is nothing to {action}: training is not running "
+                               "(press Start)")
+
+    def _sample_every(self) -> int:
+        value = self.sample_every.value
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"sample every={value!r} must be 0 (no samples) or a number of "
+                             "steps")
+        return value
+
+    def _prepare_model(self, seed: int) -> list[str]:
+        """Make sure there is a model that fits the data; say what was changed."""
+        notes = []
+        if self._builder is not None:
+            notes += self._fit_builder_vocab()
+            if self._model is None or self._model.config != self._builder.config:
+                self._builder.build()        # on_build hands the new model to _on_build
+                notes.append("Built the model from the builder's form.")
+        elif self._model is None:
+            from llmlab.models import build_model
+
+            self._model = build_model(self._config, seed=seed)
+        return notes
+
+    def _attach_builder(self) -> None:
+        builder = self._builder
+        builder.on_build(self._on_build)
+        if builder.tokenizer is None:
+            builder.tokenizer = self.tokenizer
+        try:
+            notes = self._fit_builder_vocab()
+        except EXPECTED_ERRORS:
+            return  # an invalid form: the builder shows why; Start says it again
+        if notes:
+            self.status.show(notes[0])
+
+    def _fit_builder_vocab(self) -> list[str]:
+        cfg, size = self._builder.config, self.tokenizer.vocab_size
+        if cfg.vocab_size == size:
+            return []
+        self._builder.load_config(cfg.replace(vocab_size=size))
+        return [f"Set the builder's vocab_size from {cfg.vocab_size} to {size}, the size of "
+                "the data's tokenizer."]
+
+    def _on_build(self, model: Any) -> None:
+        self._model = model
+        note = " (the running training keeps its model)" if self.running else ""
+        self.status.show(f"new model from the builder: the next Start trains it{note}")
+
+    def _launch(self, resume_from: str | None, sample_every: int) -> None:
+        self._view.prepare(sample_every, self.sample_prompt.value)
+        self._thread = threading.Thread(target=self._fit, args=(resume_from,),
+                                        name="llmlab-trainer-widget", daemon=True)
+        self._thread.start()
+
+    def _fit(self, resume_from: str | None) -> None:
+        """The training thread: fit, then say how it ended."""
+        try:
+            with self.status.reporting("training"):
+                run = self.trainer.fit(resume_from=resume_from)
+                self.status.show(*self._ending(run))
+        except Exception as exc:   # a bug: say so here, and keep the traceback (thread log)
+            self.status.error(f"training failed unexpectedly: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._view.flush()
+        for callback in self._end_callbacks:
+            with self.status.reporting("after training"):
+                callback(self.run)
+
+    def _ending(self, run: Any) -> tuple[str, str]:
+        step = self.trainer.step
+        if run.status == "finished":
+            val = self._view.last_val
+            return (f"finished run {run.id}: {step:,} steps"
+                    + (f", val loss {val:.4f}" if val is not None else ""), "ok")
+        if self._view.paused:
+            return (f"paused at step {step:,} (checkpoint saved): Resume continues run "
+                    f"{run.id}", "info")
+        checkpoint = run.latest_checkpoint()
+        again = (f"; Resume continues from {checkpoint.name}" if checkpoint is not None
+                 else "; no checkpoint was saved yet")
+        return f"stopped at step {step:,}: run {run.id} is kept as interrupted{again}", "info"
+
+    def _layout(self) -> list[widgets.Widget]:
+        grid = widgets.GridBox([*self.controls.values(), self.sample_every, self.sample_prompt],
+                               layout=widgets.Layout(
+                                   grid_template_columns="repeat(3, minmax(240px, 1fr))",
+                                   grid_gap="2px 12px"))
+        buttons = widgets.HBox([self.start_button, self.pause_button, self.stop_button,
+                                self.resume_button])
+        return [grid, buttons, widgets.HBox([self.progress, self.stats]), self.status,
+                self.loss_chart, self.samples]
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else (self.run.status if self.run else "idle")
+        parts = [f"TrainerWidget ({state})"]
+        if self._view.last_step is not None:
+            parts.append(self._view.summary())
+        if self.status.message:
+            parts.append(self.status.message)
+        return " | ".join(parts)
+
+
+class _LiveView(Callback):
+    """The training callback behind the widget: curves, numbers, samples, pause."""
+
+    def __init__(self, widget: TrainerWidget):
+        self.widget = widget
+        self.pause_requested = self.paused = self.stop_requested = self.ended = False
+        self.sample_every, self.prompt = 0, ""
+        self.last_step: int | None = None
+        self.last_loss = self.last_val = self.lr = self.tokens_per_s = None
+        self.max_steps, self.eta = 0, None
+        self._recent: list[str] = []
+        self._clock: tuple[float, int] = (time.monotonic(), 0)
+        self._refresh = Throttle(self._draw)
+
+    def prepare(self, sample_every: int, prompt: str) -> None:
+        """Before a (re)start: the sample settings; forget an earlier pause."""
+        self.sample_every, self.prompt = sample_every, prompt
+        self.pause_requested = self.paused = self.stop_requested = self.ended = False
+
+    # -- trainer hooks (called in the training thread) ------------------------------------
+    def on_start(self, trainer: Any) -> None:
+        chart = self.widget.loss_chart
+        self.max_steps = trainer.config.max_steps
+        self._clock, self.eta = (time.monotonic(), trainer.step), None
+        if trainer.step == 0:
+            chart.clear()
+            self.last_val, self._recent = None, []
+        else:   # resumed: the curves as the run store has them up to the checkpoint
+            _load_curves(chart, trainer.run, trainer.step)
+        self.widget.progress.max = self.max_steps
+        self._note_step(trainer.step, {})
+        self._refresh()
+
+    def on_step(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
+        self._note_step(step, metrics)
+        self.widget.loss_chart.append("train/loss", step, metrics["train/loss"])
+        if self.sample_every and step % self.sample_every == 0:
+            self._sample(trainer, step)
+        if self.pause_requested and not self.paused and step < trainer.config.max_steps:
+            trainer.save_checkpoint()
+            trainer.stop()
+            self.paused = True
+        if self.stop_requested:
+            trainer.stop()
+        self._refresh()
+
+    def on_eval(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
+        self.last_val = metrics["val/loss"]
+        self.widget.loss_chart.append("val/loss", step, metrics["val/loss"])
+        self._refresh()
+
+    def on_end(self, trainer: Any, run: Any) -> None:
+        self.ended = True
+        self.flush()
+
+    def flush(self) -> None:
+        """Draw everything held back by the throttles."""
+        self.widget.loss_chart.flush()
+        self._draw()
+
+    # -- state and drawing ----------------------------------------------------------------
+    def _note_step(self, step: int, metrics: dict[str, float]) -> None:
+        self.last_step = step
+        self.last_loss = metrics.get("train/loss", self.last_loss)
+        self.lr = metrics.get("lr", self.lr)
+        self.tokens_per_s = metrics.get("tokens_per_s", self.tokens_per_s)
+        started, first = self._clock
+        done = step - first
+        if done > 0:
+            per_step = (time.monotonic() - started) / done
+            self.eta = per_step * max(self.max_steps - step, 0)
+
+    def _sample(self, trainer: Any, step: int) -> None:
+        from llmlab.generation import generate
+
+        try:
+            text = generate(trainer.model, trainer.data.tokenizer, self.prompt,
+                            max_new_tokens=SAMPLE_TOKENS, temperature=0.8, seed=0,
+                            on_overflow="slide").text
+        except EXPECTED_ERRORS as exc:
+            text = f"(no sample: {exc})"
+        else:
+            if trainer.run is not None:
+                trainer.run.log_sample(step, self.prompt, text)
+        self._recent = [f"step {step}: {self.prompt}{text}", *self._recent][:SAMPLES_SHOWN]
+
+    def summary(self) -> str:
+        """The numbers line as plain text."""
+        parts = [f"step {self.last_step:,}/{self.max_steps:,}"]
+        if self.last_loss is not None:
+            parts.append(f"loss {self.last_loss:.4f}")
+        if self.last_val is not None:
+            parts.append(f"val {self.last_val:.4f}")
+        if self.lr is not None:
+            parts.append(f"lr {self.lr:.2e}")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:,.0f} tok/s")
+        if self.eta is not None and not self.ended and self.last_step < self.max_steps:
+            parts.append(f"ETA {_duration(self.eta)}")
+        return " · ".join(parts)
+
+    def _draw(self) -> None:
+        widget = self.widget
+        if self.last_step is None:
+            return
+        widget.progress.value = min(self.last_step, widget.progress.max)
+        widget.stats.value = f"<span class='llmlab-trainer-stats'>{html.escape(self.summary())}</span>"
+        widget.samples.value = "".join(
+            f"<pre style='margin:2px 0;white-space:pre-wrap'>{html.escape(s)}</pre>"
+            for s in self._recent)
+
+
+def _split_source(source: Any) -> tuple[Any, Any, Any]:
+    """(builder, config, model): which kind of model source this is."""
+    import torch
+
+    from llmlab.config import ModelConfig
+
+    if isinstance(source, ModelConfig):
+        return None, source, None
+    if isinstance(source, torch.nn.Module):
+        return None, None, source
+    if all(hasattr(source, name) for name in ("config", "build", "on_build", "load_config")):
+        return source, None, source.model
+    raise TypeError(f"TrainerWidget trains a ModelBuilder, a ModelConfig or an nn.Module; got "
+                    f"{type(source).__name__}")
+
+
+def _control(name: str, label: str, value: Any) -> widgets.ValueWidget:
+    style = _STYLE
+    if name == "decay":
+        return widgets.Dropdown(options=("cosine", "linear", "constant"), value=value,
+                                description=label, style=style)
+    if isinstance(value, float):
+        return widgets.FloatText(value, description=label, style=style)
+    return widgets.IntText(value, description=label, style=style)
+
+
+def _button(label: str, icon: str, style: str, action: Any) -> widgets.Button:
+    button = widgets.Button(description=label, icon=icon, button_style=style,
+                            layout=widgets.Layout(width="110px"))
+    button.on_click(lambda _button: action())
+    return button
+
+
+def _default_prompt(data: Any) -> str:
+    """The first few tokens of the training text: a prompt the tokenizer surely encodes."""
+    ids = getattr(data, "train_ids", None)
+    return "" if ids is None else data.tokenizer.decode(ids[:4].tolist())
+
+
+def _load_curves(chart: LineChart, run: Any, upto: int) -> None:
+    import polars as pl
+
+    frame = run.metrics.filter(pl.col("step") <= upto)
+    chart.clear()
+    for name in ("train/loss", "val/loss"):
+        if name in frame.columns:
+            points = frame.select("step", name).drop_nulls()
+            chart.set_series(name, points["step"].to_list(), points[name].to_list())
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

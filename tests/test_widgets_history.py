@@ -1,0 +1,122 @@
+"""RunHistory: the run store as a filterable, sortable table with overlaid curves."""
+
+from pathlib import Path
+
+import pytest
+
+import llmlab
+from llmlab.widgets import ModelBuilder, RunHistory
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+TEXT = (SHARED / "tinyshakespeare.txt").read_text()[:5_000]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Two short training runs and one run without a config, in a fresh store."""
+    path = tmp_path_factory.mktemp("runs")
+    tok = llmlab.CharTokenizer.train(TEXT)
+    data = llmlab.data.CausalLMData.from_text(TEXT, tok, seq_len=16)
+    for name, layers in (("one-layer", 1), ("two-layers", 2)):
+        cfg = llmlab.ModelConfig.preset("baby-char").replace(
+            n_layer=layers, d_model=32, n_head=2, vocab_size=tok.vocab_size, context_length=16)
+        llmlab.Trainer(llmlab.build_model(cfg, seed=0), data, max_steps=4, batch_size=4,
+                       eval_interval=2, eval_batches=1, run_dir=path, run_name=name,
+                       progress=False).fit()
+    with llmlab.runs.create(store=path, name="Notes <b>", kind="calibrate") as run:
+        run.log_metrics({"ece": 0.1}, step=1)
+    return path
+
+
+def ids_by_name(history):
+    return dict(history.runs.select("name", "id").iter_rows())
+
+
+def test_table_lists_every_run_of_the_store(store):
+    history = RunHistory(store)
+    assert history.runs.equals(llmlab.runs.list(store))
+    assert set(history.runs["name"]) == {"one-layer", "two-layers", "Notes <b>"}
+    assert "3 runs in" in history.status.message
+    assert "Notes &lt;b&gt;" in history.table.value and "<b>" not in history.table.value
+    assert len(history.runs_select.options) == 3
+    assert "3 runs" in repr(history)
+
+
+def test_filter_by_text_and_status_and_sort(store):
+    history = RunHistory(store)
+    history.search.value = "LAYER"
+    assert sorted(history.shown["name"]) == ["one-layer", "two-layers"]
+    history.sort_by.value, history.descending.value = "params", False
+    assert history.shown["name"].to_list() == ["one-layer", "two-layers"]
+    history.descending.value = True
+    assert history.shown["name"].to_list() == ["two-layers", "one-layer"]
+    history.search.value = ""
+    history.status_filter.value = "finished"
+    assert history.shown.height == 3 and set(history.shown["status"]) == {"finished"}
+    history.status_filter.value = "failed"
+    assert history.shown.is_empty() and history.runs_select.options == ()
+    assert "failed" in history.status_filter.options and "corrupt" not in history.runs["status"]
+
+
+def test_selecting_runs_overlays_their_curves(store):
+    history = RunHistory(store)
+    ids = ids_by_name(history)
+    history.runs_select.value = (ids["one-layer"], ids["two-layers"])
+    assert history.metric.value == "train/loss"
+    assert {"val/loss", "lr"} <= set(history.metric.options)
+    assert len(history.chart.series_names) == 2
+    expected = llmlab.runs.compare([ids["one-layer"]], "train/loss", store=store)
+    name = f"one-layer ({ids['one-layer'][-6:]})"
+    assert history.chart.points(name) == (expected["step"].to_list(),
+                                          expected["value"].to_list())
+    history.metric.value = "val/loss"
+    assert history.chart.points(name)[0] == [2, 4]
+    history.runs_select.value = (ids["two-layers"],)
+    assert history.chart.series_names == [f"two-layers ({ids['two-layers'][-6:]})"]
+
+
+def test_selection_survives_refresh_and_filters(store):
+    history = RunHistory(store)
+    ids = ids_by_name(history)
+    history.runs_select.value = (ids["one-layer"],)
+    history.refresh_button.click()
+    assert history.selected == [ids["one-layer"]]
+    history.search.value = "two"
+    assert history.selected == []
+
+
+def test_open_in_builder_loads_the_runs_config(store):
+    builder = ModelBuilder()
+    history = RunHistory(store, builder=builder)
+    ids = ids_by_name(history)
+    history.runs_select.value = (ids["two-layers"],)
+    history.open_button.click()
+    assert history.status.kind == "ok", history.status.message
+    assert builder.config == llmlab.runs.get(ids["two-layers"], store=store).config
+    assert builder.config.n_layer == 2
+    history.runs_select.value = (ids["Notes <b>"],)
+    history.open_button.click()
+    assert "has no model config" in history.status.message
+    history.runs_select.value = (ids["one-layer"], ids["two-layers"])
+    with pytest.raises(ValueError, match="select exactly one run"):
+        history.open_in(builder)
+    alone = RunHistory(store)
+    alone.runs_select.value = (ids["one-layer"],)
+    alone.open_button.click()
+    assert "no ModelBuilder is attached" in alone.status.message
+    assert alone.open_in(builder).n_layer == 1
+
+
+def test_empty_and_missing_stores_say_so(tmp_path):
+    history = RunHistory(tmp_path / "nowhere")
+    assert history.runs.is_empty() and history.status.kind == "info"
+    assert "no runs in" in history.status.message and "does not exist" in history.status.message
+    (tmp_path / "empty").mkdir()
+    history = RunHistory(tmp_path / "empty")
+    assert "no runs in" in history.status.message and "does not exist" not in \
+        history.status.message
+    (tmp_path / "a-file").write_text("x")
+    history = RunHistory(tmp_path / "a-file")
+    assert history.status.kind == "error" and "is a file" in history.status.message
+    history.refresh_button.click()
+    assert "no readable run store" in history.status.message

@@ -1,0 +1,179 @@
+"""TrainerWidget: training in a background thread, its controls, live view and messages.
+
+Tiny models and a few steps; training threads are joined with ``wait()``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import ipywidgets
+import pytest
+
+import llmlab
+from llmlab.widgets import resolve_model
+from llmlab.widgets.trainer import TrainerWidget
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY = dict(max_steps=12, batch_size=4, eval_interval=4, eval_batches=2, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    text = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")[:20_000]
+    tok = llmlab.CharTokenizer.train(text)
+    return llmlab.data.CausalLMData.from_text(text, tok, seq_len=16)
+
+
+def tiny_config(data, **changes):
+    fields = dict(family="gpt", n_layer=1, n_head=2, d_model=16, context_length=16,
+                  vocab_size=data.tokenizer.vocab_size)
+    return llmlab.ModelConfig(**{**fields, **changes})
+
+
+def widget(data, tmp_path, **settings):
+    return TrainerWidget(tiny_config(data), data, run_dir=tmp_path, **{**TINY, **settings})
+
+
+def wait_for(condition, timeout=60.0):
+    """Poll until ``condition()`` holds (training runs in another thread)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the training thread did not get there in time"
+        time.sleep(0.01)
+
+
+def test_start_trains_in_the_background_and_shows_the_run(data, tmp_path):
+    w = widget(data, tmp_path, sample_every=6)
+    assert isinstance(w, ipywidgets.VBox) and w.model is None and w.run is None
+    w.start_button.click()
+    assert w.status.kind == "info" and "training 12 steps" in w.status.message
+    run = w.wait()
+    assert not w.running
+    assert run.status == "finished" and w.trainer.step == 12
+    assert w.status.kind == "ok" and f"finished run {run.id}: 12 steps" in w.status.message
+    metrics = run.metrics
+    xs, ys = w.loss_chart.points("train/loss")
+    assert xs == list(range(1, 13)) and ys == pytest.approx(metrics["train/loss"].to_list())
+    val_steps = w.loss_chart.points("val/loss")[0]
+    assert val_steps == [4, 8, 12]
+    assert w.loss_chart.figure.data[0].x == tuple(xs)        # flushed at the end
+    assert w.progress.value == w.progress.max == 12
+    assert "step 12/12" in w.stats.value and "tok/s" in w.stats.value
+    assert run.samples["step"].to_list() == [6, 12]            # samples go to the run store
+    assert w.samples.value.count("<pre") == 2 and "step 12: " in w.samples.value
+    model, tok = resolve_model(w)                              # a model source for other widgets
+    assert model is w.trainer.model and tok is data.tokenizer
+    assert "TrainerWidget (finished)" in repr(w) and "step 12/12" in repr(w)
+
+
+def test_controls_set_the_training_settings(data, tmp_path):
+    w = widget(data, tmp_path)
+    w.controls["max_steps"].value = 5
+    w.controls["decay"].value = "linear"
+    assert w.train_config.max_steps == 5 and w.train_config.decay == "linear"
+    assert w.train_config.eval_batches == 2                   # settings without a control pass through
+    w.start()
+    assert w.wait().status == "finished" and w.trainer.step == 5
+    assert w.run.manifest["training"]["decay"] == "linear"
+
+
+def test_stop_ends_a_run_after_the_current_step(data, tmp_path):
+    w = widget(data, tmp_path, max_steps=100_000, eval_interval=1_000)
+    w.start()
+    wait_for(lambda: w.trainer.step >= 2)
+    w.stop_button.click()
+    assert "stopping" in w.status.message
+    run = w.wait(timeout=60)
+    assert not w.running
+    assert run.status == "interrupted" and 2 <= w.trainer.step < 100_000
+    assert f"stopped at step {w.trainer.step:,}" in w.status.message
+    assert len(w.loss_chart.points("train/loss")[0]) == w.trainer.step
+
+
+def test_stop_right_after_start_is_not_lost(data, tmp_path):
+    w = widget(data, tmp_path, max_steps=100_000)
+    w.start()
+    w.stop()                                   # while fit() may still be setting up
+    run = w.wait(timeout=60)
+    assert run.status == "interrupted" and w.trainer.step <= 1
+    assert "stopped at step" in w.status.message
+
+
+def test_pause_and_resume_end_where_an_uninterrupted_run_ends(data, tmp_path):
+    straight = widget(data, tmp_path)
+    straight.start()
+    expected = straight.wait().metrics
+
+    w = widget(data, tmp_path)
+    w.start()
+    w.pause_button.click()
+    assert "pausing" in w.status.message
+    run = w.wait()
+    paused_at = w.trainer.step
+    assert run.status == "interrupted" and 1 <= paused_at < 12
+    assert run.latest_checkpoint().name.endswith(str(paused_at))
+    assert "Resume continues" in w.status.message
+    w.resume_button.click()
+    assert "resuming run" in w.status.message
+    assert w.wait() == run and run.status == "finished" and w.trainer.step == 12
+    resumed = run.metrics
+    assert resumed["step"].to_list() == expected["step"].to_list()
+    assert resumed["train/loss"].to_list() == pytest.approx(expected["train/loss"].to_list(),
+                                                            abs=1e-5)
+    assert w.loss_chart.points("train/loss")[0] == list(range(1, 13))
+
+
+def test_wrong_state_actions_give_messages_not_tracebacks(data, tmp_path):
+    w = widget(data, tmp_path)
+    for button, words in ((w.stop_button, "nothing to stop"), (w.pause_button, "nothing to pause"),
+                          (w.resume_button, "nothing to resume")):
+        button.click()
+        assert w.status.kind == "error" and words in w.status.message
+    w.start()
+    w.start_button.click()                                     # starting twice
+    second = w.status.message
+    w.resume_button.click()                                    # resuming while it runs
+    resumed = w.status.message
+    w.wait()
+    assert "already running" in second and "already running" in resumed
+    w.resume_button.click()                                    # a finished run: nothing to resume
+    assert w.status.kind == "error" and "nothing to resume" in w.status.message
+
+
+def test_bad_settings_and_models_are_reported(data, tmp_path):
+    w = widget(data, tmp_path)
+    w.controls["lr"].value = -1.0
+    w.start_button.click()
+    assert w.status.kind == "error" and "lr" in w.status.message and not w.running
+    w.controls["lr"].value = 1e-3
+    w.sample_every.value = -2
+    w.start_button.click()
+    assert w.status.kind == "error" and "sample every" in w.status.message
+
+    small = llmlab.build_model(tiny_config(data, vocab_size=10))
+    w = TrainerWidget(small, data, run_dir=tmp_path, **TINY)
+    w.start_button.click()
+    assert w.status.kind == "error" and "vocab_size" in w.status.message and not w.running
+
+
+def test_constructor_names_bad_arguments(data, tmp_path):
+    with pytest.raises(TypeError, match="ModelBuilder, a ModelConfig or an nn.Module"):
+        TrainerWidget("gpt", data)
+    with pytest.raises(TypeError, match="tokenizer"):
+        TrainerWidget(tiny_config(data), object())
+    with pytest.raises(llmlab.errors.ConfigError, match="max_step"):
+        TrainerWidget(tiny_config(data), data, max_step=10)
+
+
+def test_a_module_source_keeps_training_the_same_model(data, tmp_path):
+    model = llmlab.build_model(tiny_config(data), seed=0)
+    w = TrainerWidget(model, data, run_dir=tmp_path, **{**TINY, "max_steps": 3})
+    assert w.model is model
+    w.start()
+    first = w.wait()
+    w.start()
+    second = w.wait()
+    assert first != second and w.trainer.model is model
+    assert second.metrics["train/loss"][0] < first.metrics["train/loss"][0]
