@@ -3,6 +3,7 @@ HTML, the inspector widget's Python side, snapshots, and bad input. Tiny models 
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 
@@ -453,3 +454,15 @@ def test_imported_hf_gpt2_matches_transformers(tmp_path):
     with torch.no_grad():
         expected = hf(torch.tensor([ids]), output_attentions=True).attentions
     torch.testing.assert_close(cap.attention["decoder"], torch.cat(expected), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("version", "message"), [(0, "older than any llmlab snapshot"),
+                                                  (99, "Upgrade llmlab")])
+def test_snapshot_format_versions_outside_what_this_llmlab_reads(gpt_cap, tmp_path, version,
+                                                                 message):
+    path = gpt_cap.save(tmp_path / "snap")
+    meta_path = path / "snapshot.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()),
+                                     "format_version": version}))
+    with pytest.raises(SnapshotError, match=message):
+        SnapshotReader(path)

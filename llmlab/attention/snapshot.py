@@ -41,11 +41,13 @@ from llmlab.attention.capture import KINDS, Capture, Side
 from llmlab.attention.lens import LogitLens, TopK
 from llmlab.errors import LLMLabError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "SnapshotError", "SnapshotReader", "list_snapshots",
-           "load_snapshot", "save_snapshot"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "OLDEST_FORMAT_VERSION", "SnapshotError", "SnapshotReader",
+           "list_snapshots", "load_snapshot", "save_snapshot"]
 
 FORMAT = "llmlab-attention-snapshot"
 FORMAT_VERSION = 1
+#: The first format version llmlab wrote; anything lower was never an llmlab file.
+OLDEST_FORMAT_VERSION = 1
 META_FILE = "snapshot.json"
 SNAPSHOTS_DIR = "attention"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
@@ -260,6 +262,12 @@ class SnapshotReader:
             raise SnapshotError(
                 f"{meta_path} has format_version {version!r}; this llmlab reads up to "
                 f"{FORMAT_VERSION}. Upgrade llmlab to read it."
+            )
+        if version < OLDEST_FORMAT_VERSION:
+            raise SnapshotError(
+                f"{meta_path} has format_version {version}, older than any llmlab snapshot "
+                f"(the first is {OLDEST_FORMAT_VERSION}); save the capture again with "
+                "cap.save(run, name)."
             )
         for key in ("sides", "kinds", "heads", "files", "family"):
             if key not in meta:

@@ -26,13 +26,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmlab.attention.snapshot import SnapshotReader
     from llmlab.runs import Run, RunStore
 
-__all__ = ["AGGREGATES", "OLDEST_FORMAT_VERSION", "OpenSnapshot", "SnapshotRequestError",
+__all__ = ["AGGREGATES", "OpenSnapshot", "SnapshotRequestError",
            "list_snapshots", "matrix_bytes", "open_snapshot"]
 
 #: What the front end may ask for instead of a head number (as the widget accepts).
 AGGREGATES = ("mean", "max", "rollout")
-#: The first snapshot format version llmlab wrote; anything lower was never an llmlab file.
-OLDEST_FORMAT_VERSION = 1
 _OPEN_CACHE = 8
 _MATRIX_CACHE = 8
 
@@ -102,18 +100,9 @@ def _entry(run_info: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _read(folder: Path) -> SnapshotReader:
-    """A SnapshotReader, refusing format versions older than any llmlab wrote."""
-    from llmlab.attention.snapshot import SnapshotError, SnapshotReader
+    from llmlab.attention.snapshot import SnapshotReader
 
-    reader = SnapshotReader(folder)
-    version = reader.meta["format_version"]
-    if version < OLDEST_FORMAT_VERSION:
-        raise SnapshotError(
-            f"{folder.name} has format_version {version}, older than any llmlab snapshot "
-            f"(the first is {OLDEST_FORMAT_VERSION}); save the capture again with "
-            "cap.save(run, name)."
-        )
-    return reader
+    return SnapshotReader(folder)
 
 
 # ====================================================================== one snapshot
