@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import Lab, chromium, open_lab, running_lab, screenshot
+from lab_helpers import Lab, screenshot
 
 import llmlab
 import llmlab.runs
@@ -45,20 +45,6 @@ def root(tmp_path_factory) -> Iterator[Path]:
     cap.save(good, "sentence")
     good.finish()
     yield root
-
-
-@pytest.fixture(scope="module")
-def lab_url(root: Path) -> Iterator[str]:
-    with running_lab(root, f"--LlmlabServer.run_dir={root / 'llmlab-runs'}") as url:
-        yield url
-
-
-@pytest.fixture
-def lab(lab_url) -> Iterator[Lab]:
-    with chromium() as browser:
-        lab = open_lab(browser, lab_url)
-        yield lab
-        lab.assert_clean()
 
 
 def n_tokens(root: Path) -> int:

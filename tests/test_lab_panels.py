@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import Lab, chromium, open_lab, running_lab
+from lab_helpers import Lab
 
 import llmlab
 import llmlab.runs
@@ -41,22 +41,6 @@ def root(tmp_path_factory) -> Iterator[Path]:
             run.finish(status=status, error="boom" if status == "failed" else None)
     yield root
     running.finish()
-
-
-@pytest.fixture(scope="module")
-def lab_url(root: Path) -> Iterator[str]:
-    with running_lab(root, f"--LlmlabServer.run_dir={root / 'llmlab-runs'}") as url:
-        yield url
-
-
-@pytest.fixture
-def lab(lab_url) -> Iterator[Lab]:
-    # A browser per test: Playwright's sync API runs an event loop that must not outlive the
-    # test, or pytest-jupyter's per-test loop fixture tries to close it.
-    with chromium() as browser:
-        lab = open_lab(browser, lab_url)
-        yield lab
-        lab.assert_clean()
 
 
 def run_history(lab: Lab) -> Any:
