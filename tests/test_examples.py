@@ -1,5 +1,11 @@
-"""Every example notebook runs top to bottom without error (offline, data from LLMLAB_DATA_DIR)."""
+"""Every example notebook runs top to bottom without error (offline, data from LLMLAB_DATA_DIR),
+and is stored without outputs.
 
+The notebooks use small settings when ``CI`` is set; this test sets it when it is not, so a
+local run of the suite stays as fast as CI's.
+"""
+
+import os
 from pathlib import Path
 
 import nbformat
@@ -12,12 +18,25 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def test_there_are_examples():
     assert EXAMPLES
+    assert all(p.name[:2].isdigit() and p.name[2] == "_" for p in EXAMPLES), (
+        "name examples NN_topic.ipynb, in the order a reader takes them")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_is_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not dirty, (
+        f"{path.name}: code cells {dirty} hold outputs or execution counts. Strip them before "
+        f"committing: jupyter nbconvert --clear-output --inplace {path.relative_to(path.parents[1])}")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(path, monkeypatch, tmp_path):
     monkeypatch.setenv("LLMLAB_DATA_DIR", str(SHARED_DATA))
     monkeypatch.setenv("LLMLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CI", os.environ.get("CI") or "1")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()

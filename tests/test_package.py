@@ -14,7 +14,7 @@ def test_every_public_name_resolves(name):
 
 
 def test_widgets_advertise_what_they_define():
-    import llmlab.widgets as widgets
+    from llmlab import widgets
 
     for name in widgets.__all__:
         assert getattr(widgets, name) is not None

@@ -8,6 +8,7 @@ extension and widgets (which read them with polars); ``docs/run-store.md`` docum
 ...     run.log_metrics({"train/loss": 2.5}, step=1)
 >>> llmlab.runs.get(run.id).metrics            # one row per step, a column per metric
 >>> llmlab.runs.list()                         # one row per run, newest first
+>>> llmlab.runs.reproduce(run_id).matches      # rerun a finished run from its manifest
 
 The store is ``./llmlab-runs`` unless ``store=`` or ``$LLMLAB_RUNS_DIR`` says otherwise.
 Importing this module loads neither polars, torch nor accelerate.
@@ -31,6 +32,7 @@ from llmlab.runs.layout import (
     RunStoreWarning,
     is_valid_run_id,
 )
+from llmlab.runs.reproduce import Reproduction, reproduce
 from llmlab.runs.run import Run
 from llmlab.runs.store import RunStore
 
@@ -40,9 +42,10 @@ if TYPE_CHECKING:
     from llmlab.runs.tracker import RunTracker
 
 __all__ = [
-    "CHECKPOINT_COMPLETE", "FORMAT", "FORMAT_VERSION", "STATUSES", "InvalidRunIdError", "Run",
-    "RunNotFoundError", "RunStore", "RunStoreError", "RunStoreWarning", "RunTracker", "compare",
-    "create", "delete", "get", "is_valid_run_id", "list", "runs",
+    "CHECKPOINT_COMPLETE", "FORMAT", "FORMAT_VERSION", "STATUSES", "InvalidRunIdError",
+    "Reproduction", "Run", "RunNotFoundError", "RunStore", "RunStoreError", "RunStoreWarning",
+    "RunTracker", "compare", "create", "delete", "get", "is_valid_run_id", "list", "reproduce",
+    "runs",
 ]
 
 StoreLike = RunStore | str | os.PathLike | None

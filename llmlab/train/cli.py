@@ -13,6 +13,10 @@ A spec names the model, the data and the training settings::
 ``data.kind`` is ``causal_lm`` or ``masked_lm`` (``source``: a file, folder or named corpus) or
 ``classification`` (``dataset``: sst2, trec or agnews).
 
+A run trained from a spec records it in its manifest (``"spec"``, paths made absolute), which
+is what ``llmlab.runs.reproduce(run_id)`` reruns. In a notebook, ``trainer_from_spec(spec)``
+gives the same Trainer the command line uses.
+
 >>> spec = {"model": {"preset": "baby-char"}, "data": {"source": "tinyshakespeare"}}
 >>> sorted(spec)
 ['data', 'model']
@@ -27,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from llmlab.errors import ConfigError
+from llmlab.train.callbacks import Callback
 
 DATA_KINDS = ("causal_lm", "masked_lm", "classification")
+#: Manifest field holding the spec a run was trained from (what ``reproduce`` reruns).
+SPEC_FIELD = "spec"
 
 
 def build_from_spec(spec: dict[str, Any]):
@@ -41,6 +48,9 @@ def build_from_spec(spec: dict[str, Any]):
     model_spec, data_spec = spec.get("model", {}), spec.get("data", {})
     tokenizer = None
     if "checkpoint" in model_spec:
+        import torch
+
+        torch.manual_seed(train.seed)  # a new classifier head, and dropout, start from the seed
         model, tokenizer = llmlab.load(model_spec["checkpoint"], n_labels=model_spec.get("n_labels"))
     data = _build_data(data_spec, tokenizer)
     if "checkpoint" not in model_spec:
@@ -102,10 +112,59 @@ def _check_keys(spec: dict[str, Any], known: set[str], where: str) -> None:
         raise ConfigError(f"unknown key(s) {unknown} in the {where}; known: {sorted(known)}.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m llmlab.train``; returns the exit status."""
+def trainer_from_spec(spec: dict[str, Any], **options: Any):
+    """The :class:`~llmlab.train.Trainer` a spec describes; its run records the spec.
+
+    ``options`` are further Trainer keyword arguments (``progress``, ``callbacks``, ...).
+
+    >>> trainer = trainer_from_spec({"model": {"preset": "baby-char"},
+    ...                              "data": {"source": "tinyshakespeare"},
+    ...                              "train": {"max_steps": 100}})   # doctest: +SKIP
+    >>> run = trainer.fit()                                           # doctest: +SKIP
+    """
     from llmlab.train.trainer import Trainer
 
+    model, data, train, run_options = build_from_spec(spec)
+    callbacks = [*options.pop("callbacks", []), RecordSpec(spec)]
+    return Trainer(model, data, train, callbacks=callbacks, **run_options, **options)
+
+
+class RecordSpec(Callback):
+    """Writes the spec into the run's manifest when training starts (main process only)."""
+
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = recorded_spec(spec)
+
+    def on_start(self, trainer: Any) -> None:
+        if trainer.run is not None:
+            trainer.run.update_manifest(**{SPEC_FIELD: self.spec})
+
+
+def recorded_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` as a manifest keeps it: without the store location, local paths made absolute
+    (so the run can be rerun from another folder).
+
+    >>> recorded_spec({"data": {"source": "tinyshakespeare"}, "run_dir": "runs"})
+    {'data': {'source': 'tinyshakespeare'}}
+    """
+    from llmlab.data import DATASETS
+
+    kept = {key: value for key, value in spec.items() if key not in ("run_dir", "run_name")}
+    model, data = dict(kept.get("model", {})), dict(kept.get("data", {}))
+    if "checkpoint" in model:
+        model["checkpoint"] = str(Path(model["checkpoint"]).expanduser().resolve())
+    source = data.get("source")
+    if isinstance(source, str) and source not in DATASETS and Path(source).expanduser().exists():
+        data["source"] = str(Path(source).expanduser().resolve())
+    if "model" in kept:
+        kept["model"] = model
+    if "data" in kept:
+        kept["data"] = data
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m llmlab.train``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="llmlab.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", type=Path, help="JSON file describing model, data and training")
     parser.add_argument("--resume", help="run id to resume from its latest checkpoint")
@@ -115,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.loads(args.spec.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         parser.error(f"cannot read {args.spec}: {err}")
-    model, data, train, options = build_from_spec(spec)
-    trainer = Trainer(model, data, train, progress=not args.no_progress, **options)
+    trainer = trainer_from_spec(spec, progress=not args.no_progress)
     run = trainer.fit(resume_from=args.resume)
     if run is not None:
         print(json.dumps({"run_id": run.id, "status": run.status, "path": str(run.path)}))

@@ -126,6 +126,8 @@ class Trainer:
             return None
         if resumed is not None:
             resumed.reopen()
+            # a resume may train further (a larger max_steps): the manifest says what ran
+            resumed.update_manifest(training=self.config.to_dict())
             return resumed
         cfg = getattr(self.model, "config", None)
         return self.store.create(
