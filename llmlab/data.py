@@ -373,10 +373,14 @@ def _agnews_classes(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class ClassificationSet:
-    """Where a labelled data set's splits live (relative to the data folder) and how to read them."""
+    """Where a labelled data set's splits live (relative to the data folder) and how to read them.
+
+    ``needs`` lists files every split also reads (AG News's ``classes.txt``).
+    """
 
     splits: dict[str, str]
     parse: Callable[[Path], LabelledTexts]
+    needs: tuple[str, ...] = ()
 
 
 CLASSIFICATION_SETS: dict[str, ClassificationSet] = {
@@ -384,16 +388,35 @@ CLASSIFICATION_SETS: dict[str, ClassificationSet] = {
         {split: f"sst2/stsa.binary.{split}" for split in ("train", "dev", "test")}, _parse_sst2
     ),
     "trec": ClassificationSet({"train": "trec/train.txt", "test": "trec/test.txt"}, _parse_trec),
-    "agnews": ClassificationSet({"test": "agnews/test.csv"}, _parse_agnews),
+    "agnews": ClassificationSet({"test": "agnews/test.csv"}, _parse_agnews,
+                                needs=("agnews/classes.txt",)),
+}
+
+# The copies "Calibrate Before Use" (Zhao et al. 2021) published, pinned to one commit.
+_FEW_SHOT_DATA = ("https://raw.githubusercontent.com/tonyzhaozh/few-shot-learning/"
+                  "9d35e2628f6705b753a7c721fb74bcf1b7b7e6df/data/")
+CLASSIFICATION_FILES: dict[str, Dataset] = {
+    file: Dataset(file=file, url=_FEW_SHOT_DATA + file, sha256=sha256)
+    for file, sha256 in {
+        "sst2/stsa.binary.train": "71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338",
+        "sst2/stsa.binary.dev": "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",
+        "sst2/stsa.binary.test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",
+        "trec/train.txt": "202e3e1ad6143ed4f147f199324277e25b2573a78c08c3af1ff840b49c0779de",
+        "trec/test.txt": "69b2d406aa15b3b514b6bf9b3bf1fa2c3515ce7ae744651173f8e57347bfb2a9",
+        "agnews/test.csv": "1b1b6c5f1dd034c83fec3f585611d2bc65c34fafd86685fc92cee5e6059313ef",
+        "agnews/classes.txt": "1a5783c08f1468ec5200f5b67ef041a2f72a7fe4645aa121769aaf481593663f",
+    }.items()
 }
 
 
 def load_classification(
-    name: str, split: str = "train", *, data_dir: str | os.PathLike | None = None
+    name: str, split: str = "train", *, data_dir: str | os.PathLike | None = None,
+    download: bool = False, cache_dir: str | os.PathLike | None = None,
 ) -> LabelledTexts:
     """A split of a labelled data set from ``CLASSIFICATION_SETS`` (sst2, trec, agnews).
 
-    Files are read from ``data_dir``, else ``$LLMLAB_DATA_DIR``, else the cache folder.
+    Files are read from ``data_dir`` if given, else ``$LLMLAB_DATA_DIR`` or the cache folder;
+    with ``download=True`` missing files are fetched into the cache (sha256-checked).
 
     >>> sst2 = load_classification("sst2", "dev")   # doctest: +SKIP
     >>> sst2.label_names                            # doctest: +SKIP
@@ -406,22 +429,30 @@ def load_classification(
     spec = CLASSIFICATION_SETS[name]
     if split not in spec.splits:
         raise DataError(f"{name!r} has no split {split!r}. Its splits are {list(spec.splits)}.")
-    folder = _classification_folder(data_dir)
-    path = folder / spec.splits[split]
-    if not path.is_file():
+    files = (spec.splits[split], *spec.needs)
+    places = _classification_places(data_dir, cache_dir)
+    folder = next((p for p in places if all((p / f).is_file() for f in files)), None)
+    if folder is None and download and data_dir is None:
+        folder = default_cache_dir(cache_dir)
+        for file in files:
+            if not (folder / file).is_file():
+                _download(CLASSIFICATION_FILES[file], folder)
+    if folder is None:
+        looked = ", ".join(repr(str(p)) for p in places)
         raise DataError(
-            f"{str(path)!r} is missing. Set {DATA_DIR_ENV} (or pass data_dir=) to a folder "
-            f"that holds {spec.splits[split]}."
+            f"{name!r} ({split}) is not on this machine: no folder among {looked} holds "
+            f"{', '.join(files)}. Set {DATA_DIR_ENV} (or pass data_dir=) to a folder that holds "
+            "them, or pass download=True to fetch them into the cache."
         )
-    return spec.parse(path)
+    return spec.parse(folder / spec.splits[split])
 
 
-def _classification_folder(data_dir: str | os.PathLike | None) -> Path:
+def _classification_places(data_dir: str | os.PathLike | None,
+                           cache_dir: str | os.PathLike | None) -> list[Path]:
     if data_dir is not None:
-        return Path(data_dir).expanduser()
-    if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV]).expanduser()
-    return default_cache_dir()
+        return [Path(data_dir).expanduser()]
+    places = [Path(os.environ[DATA_DIR_ENV]).expanduser()] if os.environ.get(DATA_DIR_ENV) else []
+    return [*places, default_cache_dir(cache_dir)]
 
 
 # ---------------------------------------------------------------------------------------------

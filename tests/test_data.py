@@ -209,7 +209,8 @@ def test_load_classification_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with pytest.raises(DataError, match=r"no split 'val'.*\['train', 'dev', 'test'\]"):
         load_classification("sst2", "val")
     monkeypatch.setenv("LLMLAB_DATA_DIR", str(tmp_path))
-    with pytest.raises(DataError, match="trec/test.txt' is missing. Set LLMLAB_DATA_DIR"):
+    with pytest.raises(DataError, match=r"'trec' \(test\) is not on this machine.*holds "
+                       r"trec/test.txt. Set LLMLAB_DATA_DIR.*download=True"):
         load_classification("trec", "test")
     (tmp_path / "sst2").mkdir()
     (tmp_path / "sst2" / "stsa.binary.dev").write_text("1 fine\n2 bad label\n", encoding="utf-8")
@@ -221,7 +222,7 @@ def test_load_classification_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         load_classification("trec", "test", data_dir=tmp_path)
     (tmp_path / "agnews").mkdir()
     (tmp_path / "agnews" / "test.csv").write_text('1,"title","text"\n', encoding="utf-8")
-    with pytest.raises(DataError, match="classes.txt.* is missing"):
+    with pytest.raises(DataError, match="holds agnews/test.csv, agnews/classes.txt"):
         load_classification("agnews", "test")
     (tmp_path / "agnews" / "classes.txt").write_text("World\nSports\n", encoding="utf-8")
     (tmp_path / "agnews" / "test.csv").write_text('3,"title","text"\n', encoding="utf-8")
@@ -586,3 +587,32 @@ def test_classification_empty_val(bert_tok: CharTokenizer) -> None:
     data = ClassificationData.from_splits(examples, LabelledTexts([], []), bert_tok, seq_len=4)
     with pytest.raises(DataError, match="val split is empty"):
         next(data.iter_batches("val", 2))
+
+
+def test_classification_download_fetches_every_file_a_split_needs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """AG News's test split also needs classes.txt: both come down, checked, into the cache."""
+    monkeypatch.delenv("LLMLAB_DATA_DIR")
+    remote = tmp_path / "remote"
+    for file in ("agnews/test.csv", "agnews/classes.txt"):
+        (remote / file).parent.mkdir(parents=True, exist_ok=True)
+        (remote / file).write_bytes((SHARED_DATA / file).read_bytes())
+        real = data_module.CLASSIFICATION_FILES[file]
+        monkeypatch.setitem(data_module.CLASSIFICATION_FILES, file,
+                            Dataset(file=file, url=(remote / file).as_uri(), sha256=real.sha256))
+    monkeypatch.setattr(urllib.request, "urlopen", data_module.urllib.request.build_opener().open)
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match="download=True"):
+        load_classification("agnews", "test", cache_dir=cache)
+    fetched = load_classification("agnews", "test", download=True, cache_dir=cache)
+    assert len(fetched.texts) == 7600 and fetched.label_names[1] == "Sports"
+    assert sorted(p.name for p in (cache / "agnews").iterdir()) == ["classes.txt", "test.csv"]
+
+
+def test_classification_files_have_the_shared_copies_checksums() -> None:
+    for file, dataset in data_module.CLASSIFICATION_FILES.items():
+        assert hashlib.sha256((SHARED_DATA / file).read_bytes()).hexdigest() == dataset.sha256
+    needed = {f for spec in data_module.CLASSIFICATION_SETS.values()
+              for f in (*spec.splits.values(), *spec.needs)}
+    assert needed == set(data_module.CLASSIFICATION_FILES)

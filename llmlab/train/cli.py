@@ -81,7 +81,8 @@ def _build_data(spec: dict[str, Any], tokenizer: Any):
         raise ConfigError(f'spec "data.kind" is {kind!r}; use one of {DATA_KINDS}.')
     seq_len = spec.get("seq_len", 64)
     if kind == "classification":
-        train = D.load_classification(spec["dataset"], "train")
+        train = D.load_classification(spec["dataset"], "train",
+                                      download=spec.get("download", False))
         tok = tokenizer or _tokenizer(spec.get("tokenizer", "char"), " ".join(train.texts), kind)
         return D.ClassificationData.from_texts(train, tokenizer=tok, seq_len=seq_len,
                                                val_fraction=spec.get("val_fraction", 0.1))
