@@ -20,7 +20,7 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
 - ``distill_half_width``: a half-width student (width 192) distilled from the model
   (T=2, alpha=0.5) vs the same student trained from scratch for the same steps (lower loss).
 
-Run: ``python benchmarks/compress.py [--quick] [--threads N] [--steps N]``
+Run: ``python benchmarks/compress.py [--quick] [--threads N] [--steps N] [--cases quantize]``
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("--finetune-steps", type=int, default=None,
                             help="fine-tuning steps after head pruning (default 30 / 100)")
         parser.add_argument("--cache-dir", default=None, help="where the trained model is kept")
+        parser.add_argument("--cases", default="quantize,prune,distill",
+                            help="comma-separated groups of cases to run (default: all)")
 
     args = parse_args(__doc__.splitlines()[0], argv=argv, extra=extra)
     if args.threads:
@@ -75,9 +77,13 @@ def main(argv: list[str] | None = None) -> None:
         model = trained_model(data, steps, cache_dir(args), runs)
         base = val_loss(model, data, runs)
         log(f"float32 model after {steps} steps: val loss {base:.4f}")
-        quantization_cases(args, model, data, base, runs)
-        pruning_case(model, data, base, finetune, runs)
-        distillation_case(model, data, steps, runs)
+        cases = set(args.cases.split(","))
+        if "quantize" in cases:
+            quantization_cases(args, model, data, base, runs)
+        if "prune" in cases:
+            pruning_case(model, data, base, finetune, runs)
+        if "distill" in cases:
+            distillation_case(model, data, steps, runs)
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 

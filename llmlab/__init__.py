@@ -41,13 +41,16 @@ _EXPORTS = {
     "Trainer": "llmlab.train",
     "TrainConfig": "llmlab.train",
     "Lab": "llmlab.widgets.lab",
+    "sweep": "llmlab.tradeoff",
+    "plot_tradeoff": "llmlab.tradeoff",
+    "pareto_front": "llmlab.tradeoff",
     # Jupyter discovers the server and lab extensions through these two hooks
     "_jupyter_server_extension_points": "llmlab.server",
     "_jupyter_labextension_paths": "llmlab.server",
 }
 _SUBMODULES = {"attention", "calibrate", "checkpoint", "config", "data", "errors", "estimate",
                "generation", "interop", "metrics", "models", "prompting", "runs", "server",
-               "tokenizers", "train", "widgets"}
+               "tokenizers", "train", "widgets", "compress", "tradeoff"}
 
 __all__ = [
     "Generation", "Score", "TokenEvent", "generate", "generation", "score",
@@ -57,6 +60,7 @@ __all__ = [
     "ModelOutput", "__version__", "build_model", "checkpoint", "config", "data", "errors",
     "estimate", "interop", "load", "load_tokenizer", "models", "runs", "save", "server",
     "tokenizers", "train", "Trainer", "TrainConfig", "Lab", "widgets",
+    "compress", "tradeoff", "sweep", "plot_tradeoff", "pareto_front",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -75,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         HFTokenizer,
         load_tokenizer,
     )
+    from llmlab.tradeoff import pareto_front, plot_tradeoff, sweep
     from llmlab.train import TrainConfig, Trainer
     from llmlab.widgets.lab import Lab
 

@@ -31,7 +31,8 @@ def test_lab_holds_every_widget_in_its_tabs(data, tmp_path):
     assert isinstance(lab, ipywidgets.VBox) and lab.tabs in lab.children
     assert tuple(lab.tabs.titles) == TABS
     assert list(lab.tabs.children) == [lab.builder, lab.trainer, lab.generator, lab.attention,
-                                       lab.calibration, lab.history]
+                                       lab.calibration, lab.tradeoff, lab.history]
+    assert lab.tradeoff.source is lab.trainer
     lab.show("Runs")
     assert lab.tabs.selected_index == TABS.index("Runs")
     with pytest.raises(ValueError, match="no tab 'Plots'"):

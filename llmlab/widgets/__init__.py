@@ -27,10 +27,12 @@ _EXPORTS = {
     "LineChart": "llmlab.widgets.charts",
     "TrainerWidget": "llmlab.widgets.trainer",
     "Lab": "llmlab.widgets.lab",
+    "TradeoffWidget": "llmlab.widgets.tradeoff",
 }
 
 __all__ = ["AttentionWidget", "CalibrationWidget", "GenerateWidget", "Lab", "LineChart",
-           "ModelBuilder", "RunHistory", "StatusLine", "TrainerWidget", "resolve_model"]
+           "ModelBuilder", "RunHistory", "StatusLine", "TradeoffWidget", "TrainerWidget",
+           "resolve_model"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,8 @@
 The Model tab's builder feeds the Train tab's trainer; Generate and Attention read the
 trainer's current model; Runs shows the run store the trainer writes (refreshed when
 training ends) and opens a run's config in the builder; Calibration takes your
-probabilities and labels (``lab.calibration.set_data(probs, labels)``).
+probabilities and labels (``lab.calibration.set_data(probs, labels)``); Trade-offs sweeps
+compressed variants of the trainer's model (int8, int4 weights, pruned heads).
 
 >>> lab = llmlab.Lab(data)                              # doctest: +SKIP
 >>> lab.builder, lab.trainer, lab.generator             # the widgets, shared  # doctest: +SKIP
@@ -18,15 +19,16 @@ import ipywidgets as widgets
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.trainer import TrainerWidget
 
-TABS = ("Model", "Train", "Generate", "Attention", "Calibration", "Runs")
+TABS = ("Model", "Train", "Generate", "Attention", "Calibration", "Trade-offs", "Runs")
 
 
 class Lab(widgets.VBox):
-    """Model, Train, Generate, Attention, Calibration and Runs tabs over one ``data`` set.
+    """Model, Train, Generate, Attention, Calibration, Trade-offs and Runs tabs over ``data``.
 
     ``run_dir`` is the run store (default ``./llmlab-runs``); ``train_settings`` are the
     trainer's starting :class:`~llmlab.TrainConfig` fields. The parts are attributes:
-    ``builder``, ``trainer``, ``generator``, ``attention``, ``calibration``, ``history``.
+    ``builder``, ``trainer``, ``generator``, ``attention``, ``calibration``, ``tradeoff``,
+    ``history``.
     """
 
     def __init__(self, data: Any, *, run_dir: Any = None, **train_settings: Any):
@@ -35,6 +37,7 @@ class Lab(widgets.VBox):
         from llmlab.widgets.calibration import CalibrationWidget
         from llmlab.widgets.generator import GenerateWidget
         from llmlab.widgets.history import RunHistory
+        from llmlab.widgets.tradeoff import TradeoffWidget
 
         self.status = StatusLine()
         self.builder = ModelBuilder()
@@ -42,11 +45,12 @@ class Lab(widgets.VBox):
         self.generator = GenerateWidget(self.trainer)
         self.attention = AttentionWidget(self.trainer)
         self.calibration = CalibrationWidget()
+        self.tradeoff = TradeoffWidget(data, source=self.trainer, run_dir=run_dir)
         self.history = RunHistory(run_dir, builder=self.builder)
         self.trainer.on_end(lambda _run: self.history.refresh())
         self.tabs = widgets.Tab(
             children=[self.builder, self.trainer, self.generator, self.attention,
-                      self.calibration, self.history], titles=TABS)
+                      self.calibration, self.tradeoff, self.history], titles=TABS)
         super().__init__([self.tabs, self.status])
         self.add_class("llmlab-lab")
 
