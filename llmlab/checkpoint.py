@@ -88,8 +88,12 @@ def load(path: str | os.PathLike, *, family: str | None = None, n_labels: int | 
         from llmlab.models import build_model
 
         model = build_model(cfg)
-        load_state_checked(model, read_weights(folder / WEIGHTS_FILE), source=str(folder),
-                           allow_new_head=n_labels is not None)
+        state = read_weights(folder / WEIGHTS_FILE)
+        if _is_compressed(state):
+            from llmlab.compress.storage import shape_like
+
+            shape_like(model, state)  # fewer heads, quantized layers: as the tensors were saved
+        load_state_checked(model, state, source=str(folder), allow_new_head=n_labels is not None)
         model = model.to(device=device, dtype=dtype) if device or dtype else model
         tok = _read_tokenizer(folder)
     if family is not None and model.config.family != family:
@@ -154,6 +158,11 @@ def unique_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         seen.add(key)
         out[name] = tensor.contiguous()
     return out
+
+
+def _is_compressed(state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` comes from a model llmlab.compress pruned or quantized."""
+    return any(key.endswith((".kept_heads", ".qmode")) for key in state)
 
 
 def load_state_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], *,

@@ -95,7 +95,7 @@ def test_quantized_model_saves_and_loads(trained, tok, tmp_path):
     for mode in compress.MODES:
         small = compress.quantize(trained, mode)
         folder = llmlab.save(small, tmp_path / mode, tokenizer=tok)
-        again, tok2 = compress.load(folder)
+        again, tok2 = llmlab.load(folder)
         assert compress.quantized_mode(again) == mode
         assert torch.equal(again(x).logits, small(x).logits)
         assert tok2.vocab_size == tok.vocab_size
@@ -218,7 +218,7 @@ def test_pruned_model_saves_loads_and_fine_tunes(trained, tok, data, tmp_path):
     assert llmlab.runs.get(pruned.run_id, tmp_path / "runs").status == "finished"
     assert not pruned.training
     folder = llmlab.save(pruned, tmp_path / "pruned", tokenizer=tok)
-    again, _ = compress.load(folder)
+    again, _ = llmlab.load(folder)
     assert compress.head_counts(again) == compress.head_counts(pruned)
     for name, layer in compress.heads.attention_layers(again).items():
         assert torch.equal(layer.kept_heads,

@@ -2,8 +2,9 @@
 
 ``llmlab.save`` writes a compressed model as it writes any other: the config it was built
 from and its actual tensors (int8 or int4 weights, scales and mode; smaller attention
-matrices). :func:`load` rebuilds the model from the config, reshapes it to fit those tensors
-(fewer heads per layer, quantized layers), and loads them.
+matrices). ``llmlab.load`` (and :func:`load`, the same) rebuilds the model from the config,
+reshapes it to fit those tensors with :func:`shape_like` (fewer heads per layer, quantized
+layers), and loads them.
 
 >>> import llmlab, tempfile
 >>> model = llmlab.build_model(llmlab.ModelConfig.preset("baby-char"), seed=0)
@@ -28,25 +29,11 @@ from llmlab.compress.quantize import MODES, replace_linears
 
 def load(path: str | os.PathLike, *, device: str | torch.device | None = None,
          ) -> tuple[nn.Module, Any]:
-    """``(model, tokenizer)`` from an llmlab checkpoint of a compressed (or plain) model."""
-    from llmlab.checkpoint import (
-        WEIGHTS_FILE,
-        _existing_folder,
-        _read_tokenizer,
-        load_state_checked,
-        read_config,
-        read_weights,
-    )
-    from llmlab.models import build_model
+    """``(model, tokenizer)`` from an llmlab checkpoint of a compressed (or plain) model: the
+    same as ``llmlab.load``, which reshapes compressed models with :func:`shape_like`."""
+    from llmlab.checkpoint import load as load_checkpoint
 
-    folder = _existing_folder(path)
-    state = read_weights(folder / WEIGHTS_FILE)
-    model = build_model(read_config(folder))
-    shape_like(model, state)
-    load_state_checked(model, state, source=str(folder))
-    if device is not None:
-        model = model.to(device)
-    return model.eval(), _read_tokenizer(folder)
+    return load_checkpoint(path, device=device)
 
 
 def shape_like(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
