@@ -1,10 +1,11 @@
 """Helpers for the browser tests: a real `jupyter lab` and headless Chromium, offline.
 
 `running_lab` starts `jupyter lab` from this Python environment (so it serves the lab
-extension installed with this llmlab); `chromium` launches Debian's Chromium
-(`apt-get install -y chromium`) through Playwright; `open_lab` loads JupyterLab in a new page
-with every request outside the local server blocked and recorded; `screenshot` keeps a
-picture of the page as a test artifact (in ``$LLMLAB_TEST_ARTIFACTS``, default
+extension installed with this llmlab), `running_notebook` the same for `jupyter notebook`
+(Notebook 7); `chromium` launches Debian's Chromium (`apt-get install -y chromium`) through
+Playwright; `open_lab` loads JupyterLab in a new page (`open_notebook` one notebook in
+Notebook 7) with every request outside the local server blocked and recorded; `screenshot`
+keeps a picture of the page as a test artifact (in ``$LLMLAB_TEST_ARTIFACTS``, default
 ``<temp>/llmlab-test-artifacts``).
 
 >>> with running_lab(tmp_path) as url, chromium() as browser:
@@ -59,20 +60,35 @@ def running_lab(root: Path, *args: str) -> Iterator[str]:
     """Run `jupyter lab` serving ``root`` (extra command-line ``args`` appended); yield its
     URL with the token. Jupyter's config, data and runtime folders live in ``root/.jupyter-*``
     so the user's settings cannot change what the test sees."""
+    with _running_jupyter("lab", "lab", root, "--LabApp.news_url=None",
+                          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                          *args) as url:
+        yield url
+
+
+@contextmanager
+def running_notebook(root: Path, *args: str) -> Iterator[str]:
+    """Run `jupyter notebook` (Notebook 7) serving ``root`` like :func:`running_lab`; yield
+    the URL of its file browser (``/tree``) with the token."""
+    with _running_jupyter("notebook", "tree", root, *args) as url:
+        yield url
+
+
+@contextmanager
+def _running_jupyter(app: str, page: str, root: Path, *args: str) -> Iterator[str]:
+    """Run `jupyter <app>` serving ``root``, offline and isolated; yield ``<base>/<page>?token``."""
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
         env[name] = str(root / f".{name.lower()}")
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+        sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
         "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         *args,
     ]  # fmt: skip
-    log_path = root / ".lab.log"
+    log_path = root / f".{app}.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
@@ -84,9 +100,9 @@ def running_lab(root: Path, *args: str) -> Iterator[str]:
                         break
                 except OSError:
                     if server.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"jupyter lab did not start:\n{log_path.read_text()}")
+                        pytest.fail(f"jupyter {app} did not start:\n{log_path.read_text()}")
                     time.sleep(0.3)
-            yield f"{base}/lab?token={token}"
+            yield f"{base}/{page}?token={token}"
         finally:
             server.terminate()
             try:
@@ -114,11 +130,13 @@ def chromium() -> Iterator[Browser]:
 
 @dataclass
 class Lab:
-    """A JupyterLab page, the non-local requests it tried and the page errors it raised."""
+    """A JupyterLab (or Notebook 7) page, the non-local requests it tried and the page errors
+    it raised (``errors``: their messages, ``stacks``: their stack traces)."""
 
     page: Page
     blocked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stacks: list[str] = field(default_factory=list)
 
     def command(self, name: str, args: dict[str, Any] | None = None) -> Any:
         """Run a JupyterLab command (`window.jupyterapp.commands.execute`) and wait for it."""
@@ -152,6 +170,29 @@ def screenshot(page: Page, name: str) -> Path:
 def open_lab(browser: Browser, url: str, *, reset: bool = True) -> Lab:
     """Load JupyterLab at ``url`` in a new page, offline; ``reset`` starts from an empty
     workspace (no panels or documents left open by an earlier page)."""
+    lab = _offline_page(browser)
+    lab.page.goto(url.replace("/lab?", "/lab?reset&") if reset else url)
+    lab.page.wait_for_function("() => window.jupyterapp?.commands !== undefined")
+    lab.page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    return lab
+
+
+def open_notebook(browser: Browser, url: str, path: str) -> Lab:
+    """Open the notebook ``path`` of the Notebook 7 server at ``url`` (from
+    :func:`running_notebook`) in a new page, offline, once its kernel is idle."""
+    lab = _offline_page(browser)
+    lab.page.goto(url.replace("/tree?", f"/notebooks/{path}?"))
+    lab.page.wait_for_function("() => window.jupyterapp?.commands !== undefined")
+    lab.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    lab.page.wait_for_function(
+        "() => document.querySelector('.jp-Notebook') && window.jupyterapp.shell.currentWidget"
+        "?.sessionContext?.session?.kernel?.status === 'idle'", timeout=90_000)
+    return lab
+
+
+def _offline_page(browser: Browser) -> Lab:
+    """A new page whose requests outside the local server are blocked and recorded, and
+    whose page errors are recorded."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     lab = Lab(page)
 
@@ -164,7 +205,5 @@ def open_lab(browser: Browser, url: str, *, reset: bool = True) -> Lab:
 
     page.route("**/*", local_only)
     page.on("pageerror", lambda error: lab.errors.append(str(error)))
-    page.goto(url.replace("/lab?", "/lab?reset&") if reset else url)
-    page.wait_for_function("() => window.jupyterapp?.commands !== undefined")
-    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    page.on("pageerror", lambda error: lab.stacks.append(error.stack or ""))
     return lab

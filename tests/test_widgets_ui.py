@@ -23,7 +23,7 @@ TRAINER = ".jp-OutputArea .llmlab-trainer"
 PLOTTED = f"""() => {{
     const plot = document.querySelector('{TRAINER} .js-plotly-plot');
     const line = plot && plot.data && plot.data.find(trace => trace.name === 'train/loss');
-    return line ? line.x.length : 0;
+    return line && line.x ? line.x.length : 0;   // a trace just added may have no x yet
 }}"""
 
 
@@ -47,7 +47,7 @@ def test_trainer_widget_trains_and_stops_in_jupyterlab(tmp_path: Path, monkeypat
             page.locator(".jp-OutputArea-output", has_text="ROMEO:").last.wait_for(
                 timeout=120_000)
             page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-            assert page.evaluate(PLOTTED) == 10                 # the notebook's CI run: 10 steps
+            page.wait_for_function(f"() => ({PLOTTED})() === 10")   # the notebook's CI run: 10 steps
             page.locator(TRAINER).scroll_into_view_if_needed()
             screenshot(page, "widgets-trainer-1-notebook-ran")
 
