@@ -26,50 +26,26 @@ import torch
 from torch import Tensor, nn
 
 from llmlab.errors import InputError
-from llmlab.models.layers import Attention, apply_rope
+from llmlab.models.layers import Attention
 
 
 class PrunedAttention(Attention):
-    """Self-attention with fewer heads than the config says: inner width ``n_head x head_dim``.
+    """Self-attention with fewer heads than the config says (inner width ``n_head x head_dim``).
 
-    ``Attention.forward`` takes the inner width from the model width ``C``; this subclass
-    differs in using ``n_head * head_dim`` instead, in sizing the layer's KV cache buffers to
-    its own key/value heads, and in returning attention weights at the heads' original
-    numbers (``kept_heads``, a saved buffer), zero for removed heads, so attention capture
-    and the inspector see every layer with the config's ``n_head`` heads. (Once
-    ``Attention`` derives its widths from its head counts, only the last part remains.)
+    It computes as :class:`Attention` does (which takes its widths from its head counts, and
+    whose KV cache sizes a layer's buffers to the keys it receives); it differs only in
+    returning attention weights at the heads' original numbers (``kept_heads``, a saved
+    buffer), zero for removed heads, so attention capture and the inspector see every layer
+    with the config's ``n_head`` heads.
     """
 
-    def forward(self, x: Tensor, *, context: Tensor | None = None, mask: Tensor | None = None,
-                rope: tuple[Tensor, Tensor] | None = None, need_weights: bool = False,
-                cache=None) -> tuple[Tensor, Tensor | None]:
-        B, T, _ = x.shape
-        inner = self.n_head * self.head_dim
-        kv_width = self.n_kv_head * self.head_dim
-        q, k, v = self.qkv(x).split([inner, kv_width, kv_width], dim=-1)
-        q, k, v = self._heads(q, self.n_head), self._heads(k, self.n_kv_head), self._heads(
-            v, self.n_kv_head)
-        if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if cache is not None:
-            _fit_cache(cache, self.n_kv_head)
-            k, v = cache.append(k, v)
-        S = k.shape[2]
-        if self.causal and mask is None and 1 < T < S:
-            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)
-        is_causal = self.causal and mask is None and T == S
-        if need_weights:
-            y, kept = self._explicit(q, k, v, mask, is_causal)
-            weights = kept.new_zeros(B, self.original_heads, T, S)
-            weights[:, self.kept_heads] = kept
-        else:
-            weights = None
-            y = nn.functional.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=is_causal,
-                dropout_p=self.dropout if self.training else 0.0,
-                enable_gqa=self.n_kv_head != self.n_head)
-        y = y.transpose(1, 2).reshape(B, T, inner)
-        return self.resid_drop(self.proj(y)), weights
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None,
+                  is_causal: bool) -> tuple[Tensor, Tensor]:
+        y, kept = super()._explicit(q, k, v, mask, is_causal)
+        B, _, T, S = kept.shape
+        weights = kept.new_zeros(B, self.original_heads, T, S)
+        weights[:, self.kept_heads] = kept
+        return y, weights
 
 
 def attention_layers(model: nn.Module) -> dict[str, Attention]:
@@ -146,15 +122,6 @@ def _take(linear: nn.Linear, index: list[int], *, dim: int) -> nn.Linear:
         if bias is not None:
             out.bias.copy_(bias)
     return out
-
-
-def _fit_cache(cache, n_kv_head: int) -> None:
-    """Shrink this layer's preallocated KV buffers to its own number of key/value heads."""
-    store, i = cache.cache, cache.index
-    for buffers in (store.keys, store.values):
-        if buffers[i].shape[1] != n_kv_head:
-            B, _, L, D = buffers[i].shape
-            buffers[i] = buffers[i].new_empty(B, n_kv_head, L, D)
 
 
 # --------------------------------------------------------------------------- importance

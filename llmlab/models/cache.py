@@ -67,10 +67,18 @@ class LayerCache:
         """Store new keys/values ``[B, K, T, D]``; return all cached ones up to and with them."""
         start = self.cache.length
         end = start + k.shape[2]
+        if start == 0 and k.shape[1] != self.cache.keys[self.index].shape[1]:
+            self._resize_heads(k.shape[1])  # a layer with fewer heads (llmlab.compress.prune)
         keys, values = self.cache.keys[self.index], self.cache.values[self.index]
         keys[:, :, start:end] = k
         values[:, :, start:end] = v
         return keys[:, :, :end], values[:, :, :end]
+
+    def _resize_heads(self, n_kv_head: int) -> None:
+        """Size this layer's empty buffers for ``n_kv_head`` key/value heads."""
+        for buffers in (self.cache.keys, self.cache.values):
+            B, _, L, D = buffers[self.index].shape
+            buffers[self.index] = buffers[self.index].new_empty(B, n_kv_head, L, D)
 
     def cross_kv(self) -> tuple[Tensor, Tensor] | None:
         return self.cache.cross[self.index]

@@ -101,7 +101,7 @@ class Attention(nn.Module):
         causal layer masks the future itself. With a ``cache``, the new keys and values are
         appended to it and the queries attend to everything cached so far.
         """
-        B, T, C = x.shape
+        B, T, _ = x.shape
         q, k, v = self._project(x, context, cache)
         if rope is not None:
             cos, sin = rope
@@ -121,16 +121,16 @@ class Attention(nn.Module):
                 dropout_p=self.dropout if self.training else 0.0,
                 enable_gqa=self.n_kv_head != self.n_head,
             )
-        y = y.transpose(1, 2).reshape(B, T, C)
+        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
         return self.resid_drop(self.proj(y)), weights
 
     def _project(
         self, x: Tensor, context: Tensor | None, cache: LayerCache | None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        B, T, C = x.shape
-        kv_width = self.n_kv_head * self.head_dim
+        # widths from the head counts, not the model width: head pruning shrinks them
+        q_width, kv_width = self.n_head * self.head_dim, self.n_kv_head * self.head_dim
         if not self.cross:
-            q, k, v = self.qkv(x).split([C, kv_width, kv_width], dim=-1)
+            q, k, v = self.qkv(x).split([q_width, kv_width, kv_width], dim=-1)
             return self._heads(q, self.n_head), self._heads(k, self.n_kv_head), self._heads(
                 v, self.n_kv_head)
         q = self._heads(self.q(x), self.n_head)  # [B, H, T, D]
