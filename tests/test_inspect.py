@@ -466,3 +466,8 @@ def test_snapshot_format_versions_outside_what_this_llmlab_reads(gpt_cap, tmp_pa
                                      "format_version": version}))
     with pytest.raises(SnapshotError, match=message):
         SnapshotReader(path)
+
+
+def test_plot_shows_itself_as_png_without_an_inline_backend(gpt_cap):
+    png = gpt_cap.plot()._repr_png_()
+    assert png.startswith(b"\x89PNG")

@@ -7,12 +7,10 @@ into or left behind in a notebook's pyplot state.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
+    from llmlab._figures import InlineFigure
     from llmlab.attention.capture import Capture
 
 #: up to this many tokens a side the axes carry token labels
@@ -21,16 +19,16 @@ MAX_LABELS = 48
 
 def heatmap_figure(cap: Capture, kind: str | None = None, layer: int = -1,
                    head: int | str = "mean", *, hide_first: bool = False,
-                   merge_words: bool = False, size: float = 5.0) -> Figure:
+                   merge_words: bool = False, size: float = 5.0) -> InlineFigure:
     """A matplotlib ``Figure`` with one attention matrix (rows: queries, columns: keys)."""
-    from matplotlib.figure import Figure
+    from llmlab._figures import InlineFigure
 
     kind = cap._kind(kind)
     m = cap.matrix(kind, layer, head, hide_first=hide_first, merge_words=merge_words)
     q, k = cap.sides_of(kind)
     rows = q.words if merge_words else q.tokens
     cols = k.words if merge_words else k.tokens
-    fig = Figure(figsize=(size, size * min(1.6, max(0.4, m.shape[0] / m.shape[1]))))
+    fig = InlineFigure(figsize=(size, size * min(1.6, max(0.4, m.shape[0] / m.shape[1]))))
     ax = fig.add_subplot()
     image = ax.imshow(m.numpy(), cmap="Blues", vmin=0, interpolation="nearest", aspect="auto")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
@@ -54,10 +52,7 @@ def heatmap_png(cap: Capture, kind: str | None = None, layer: int = -1,
                 head: int | str = "mean", *, hide_first: bool = False, size: float = 4.0,
                 dpi: int = 72) -> bytes:
     """PNG bytes of :func:`heatmap_figure` (small: a few tens of kB)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from llmlab._figures import figure_png
 
-    fig = heatmap_figure(cap, kind, layer, head, hide_first=hide_first, size=size)
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
+    return figure_png(heatmap_figure(cap, kind, layer, head, hide_first=hide_first, size=size),
+                      dpi=dpi)

@@ -11,33 +11,20 @@ render to PNG with matplotlib's Agg canvas; a notebook displays the returned fig
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+from llmlab._figures import InlineFigure, figure_png
 from llmlab.errors import InputError
 from llmlab.metrics import DEFAULT_BINS, Kind, Scheme, bin_values, prepare
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
-class ReliabilityFigure(Figure):
-    """A matplotlib ``Figure`` that also shows itself as PNG where no inline backend is set."""
-
-    def _repr_png_(self) -> bytes:
-        return figure_png(self)
-
-
-def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes (for widgets and files), rendered with the Agg canvas."""
-    FigureCanvasAgg(fig)  # attach an Agg canvas; does not change matplotlib's global backend
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
+class ReliabilityFigure(InlineFigure):
+    """A reliability diagram: a matplotlib ``Figure`` that also shows itself as PNG."""
 
 
 def _is_array(x: Any) -> bool:
@@ -67,7 +54,7 @@ def reliability_diagram(
     kind: Kind = "auto",
     title: str | None = None,
     figsize: tuple[float, float] = (5.0, 6.0),
-) -> Figure:
+) -> ReliabilityFigure:
     """Top-label reliability diagram and confidence histogram; returns the figure.
 
     ``scores`` is one set of logits or probabilities (any layout :func:`llmlab.evaluate`
