@@ -9,18 +9,12 @@ playwright; every request that does not go to the local server is blocked and re
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import sysconfig
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_helpers import running_lab
 
 import llmlab
 from llmlab.attention import inspect
@@ -293,12 +287,6 @@ NOTEBOOK_CELLS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """`jupyter lab` in a scratch folder holding inspect.ipynb; yields (base URL, token)."""
@@ -308,36 +296,9 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, tmp_path / "inspect.ipynb")
-    port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR"):
-        env[name] = str(tmp_path / name.lower())
-    command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-        "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={tmp_path}", "--expose-app-in-browser",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
-    log = (tmp_path / "lab.log").open("w")
-    server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab did not start:\n{(tmp_path / 'lab.log').read_text()}")
-                time.sleep(0.3)
+    with running_lab(tmp_path) as url:
+        base, token = url.split("/lab?token=")
         yield base, token
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_views_in_jupyterlab_offline(browser, lab):
