@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from llmlab.config import ModelConfig
 from llmlab.errors import InputError
 from llmlab.models.cache import KVCache
-from llmlab.models.layers import Block, make_norm, rope_tables, sinusoidal_table
+from llmlab.models.layers import Block, dropout, make_norm, rope_tables, sinusoidal_table
 
 
 @dataclass
@@ -44,6 +44,7 @@ class Embeddings(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.positions, self.has_token_types = cfg.pos_encoding, bool(cfg.type_vocab_size)
         if cfg.pos_encoding == "learned":
             self.pos = nn.Embedding(cfg.context_length, cfg.d_model)
         elif cfg.pos_encoding == "sinusoidal":
@@ -59,11 +60,11 @@ class Embeddings(nn.Module):
         if positions is None:
             positions = torch.arange(ids.shape[1], device=ids.device)
         x = self.tok(ids)  # [B, T, C]
-        if hasattr(self, "pos"):
+        if self.positions == "learned":
             x = x + self.pos(positions)
-        elif hasattr(self, "sinusoids"):
+        elif self.positions == "sinusoidal":
             x = x + self.sinusoids[positions].to(x.dtype)
-        if hasattr(self, "token_type"):
+        if self.has_token_types:
             types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
             x = x + self.token_type(types)
         return x
@@ -81,7 +82,7 @@ class Stack(nn.Module):
         self.causal = causal
         self.pre_norm = cfg.norm_position == "pre"
         self.norm = make_norm(cfg)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.dropout = cfg.dropout
         self.blocks = nn.ModuleList(
             Block(cfg, causal=causal, cross=cross) for _ in range(n_layer)
         )
@@ -99,7 +100,7 @@ class Stack(nn.Module):
         cache: KVCache | None = None,
     ) -> tuple[Tensor, dict[str, tuple[Tensor, ...] | None]]:
         """Embedded ``x [B, T, C]`` -> final hidden states and, on request, what was seen."""
-        x = self.drop(x if self.pre_norm else self.norm(x))
+        x = dropout(x if self.pre_norm else self.norm(x), self.dropout, self.training)
         hidden, self_w, cross_w = [x], [], []
         for i, block in enumerate(self.blocks):
             x, sw, cw = block(x, mask=mask, rope=rope, context=context,

@@ -39,6 +39,12 @@ def activation_fn(name: str):
     }[name]
 
 
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout`` when it does something; otherwise ``x`` itself, without a kernel call
+    (generation runs these layers once per token, where every call counts)."""
+    return F.dropout(x, p, True) if training and p > 0 else x
+
+
 def sinusoidal_table(length: int, width: int) -> Tensor:
     """Fixed positional encodings of Vaswani et al. (2017): sin on even, cos on odd columns."""
     pos = torch.arange(length, dtype=torch.float32)[:, None]
@@ -83,7 +89,6 @@ class Attention(nn.Module):
             self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * kv_width, bias=cfg.bias)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
         self.proj.is_residual_output = True
-        self.resid_drop = nn.Dropout(cfg.dropout)
 
     def forward(
         self,
@@ -122,7 +127,7 @@ class Attention(nn.Module):
                 enable_gqa=self.n_kv_head != self.n_head,
             )
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
-        return self.resid_drop(self.proj(y)), weights
+        return dropout(self.proj(y), self.dropout, self.training), weights
 
     def _project(
         self, x: Tensor, context: Tensor | None, cache: LayerCache | None
@@ -177,7 +182,7 @@ class FeedForward(nn.Module):
         self.act = activation_fn(cfg.activation)
         self.proj = nn.Linear(hidden, cfg.d_model, bias=cfg.bias)
         self.proj.is_residual_output = True
-        self.drop = nn.Dropout(cfg.dropout)
+        self.dropout = cfg.dropout
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.fc(x)
@@ -186,7 +191,7 @@ class FeedForward(nn.Module):
             h = self.act(gate) * up
         else:
             h = self.act(h)
-        return self.drop(self.proj(h))
+        return dropout(self.proj(h), self.dropout, self.training)
 
 
 class Block(nn.Module):
@@ -198,7 +203,7 @@ class Block(nn.Module):
 
     def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False):
         super().__init__()
-        self.pre_norm = cfg.norm_position == "pre"
+        self.pre_norm, self.has_cross = cfg.norm_position == "pre", cross
         self.attn_norm = make_norm(cfg)
         self.attn = Attention(cfg, causal=causal)
         if cross:
@@ -219,23 +224,20 @@ class Block(nn.Module):
         cache: LayerCache | None = None,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """``x [B, T, C]`` -> ``(x, self-attention weights, cross-attention weights)``."""
-        x, self_weights = self._residual(
-            x, self.attn_norm,
-            lambda h: self.attn(h, mask=mask, rope=rope, need_weights=need_weights, cache=cache),
-        )
+        out, self_weights = self.attn(self._sublayer_input(x, self.attn_norm), mask=mask,
+                                      rope=rope, need_weights=need_weights, cache=cache)
+        x = self._residual(x, out, self.attn_norm)
         cross_weights = None
-        if hasattr(self, "cross_attn"):
-            x, cross_weights = self._residual(
-                x, self.cross_norm,
-                lambda h: self.cross_attn(h, context=context, mask=context_mask,
-                                          need_weights=need_weights, cache=cache),
-            )
-        x, _ = self._residual(x, self.ffn_norm, lambda h: (self.ffn(h), None))
-        return x, self_weights, cross_weights
+        if self.has_cross:
+            out, cross_weights = self.cross_attn(
+                self._sublayer_input(x, self.cross_norm), context=context, mask=context_mask,
+                need_weights=need_weights, cache=cache)
+            x = self._residual(x, out, self.cross_norm)
+        out = self.ffn(self._sublayer_input(x, self.ffn_norm))
+        return self._residual(x, out, self.ffn_norm), self_weights, cross_weights
 
-    def _residual(self, x: Tensor, norm: nn.Module, sublayer) -> tuple[Tensor, Tensor | None]:
-        if self.pre_norm:
-            out, weights = sublayer(norm(x))
-            return x + out, weights
-        out, weights = sublayer(x)
-        return norm(x + out), weights
+    def _sublayer_input(self, x: Tensor, norm: nn.Module) -> Tensor:
+        return norm(x) if self.pre_norm else x
+
+    def _residual(self, x: Tensor, out: Tensor, norm: nn.Module) -> Tensor:
+        return x + out if self.pre_norm else norm(x + out)
