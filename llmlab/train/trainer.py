@@ -27,6 +27,24 @@ class TrainingError(LLMLabError, RuntimeError):
     """Training cannot go on (a NaN loss, a run that cannot be resumed)."""
 
 
+
+def _optimizer_step(accelerator, optimizer) -> None:
+    """``optimizer.step()``, skipping accelerate's wrapper where it only adds cost.
+
+    Without a gradient scaler (fp16), on one device or with DDP, the wrapper's step is the
+    inner optimizer's step, but it first looks for the optional ``lomo_optim`` package,
+    twice, with an importlib search each time: ~0.6 ms per step, 1.5% of a baby-char step on
+    a CPU.
+    """
+    from accelerate.utils import DistributedType
+
+    plain = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+    if (accelerator.scaler is None and accelerator.distributed_type in plain
+            and hasattr(optimizer, "optimizer")):
+        optimizer.optimizer.step()
+    else:
+        optimizer.step()
+
 class Trainer:
     """Trains ``model`` on ``data`` (an ``llmlab.data`` batch maker) with AdamW on accelerate.
 
@@ -191,7 +209,8 @@ class Trainer:
 
     def _train_step(self, accelerator, model, optimizer) -> tuple[float, int]:
         cfg = self.config
-        model.train()
+        if not model.training:  # Module.train() walks every submodule: only when needed
+            model.train()
         micro = cfg.batch_size // cfg.grad_accum_steps
         total = torch.zeros((), device=accelerator.device)
         tokens = 0
@@ -207,7 +226,7 @@ class Trainer:
             total += loss.detach()
         if cfg.grad_clip:
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        _optimizer_step(accelerator, optimizer)
         optimizer.zero_grad(set_to_none=True)
         mean = accelerator.reduce(total / cfg.grad_accum_steps, reduction="mean").item()
         if not math.isfinite(mean):
