@@ -266,3 +266,31 @@ def test_torch_compile_is_opt_in_and_trains_the_same(tok, lm_data, tmp_path):
     assert losses(compiled) == pytest.approx(losses(eager), abs=1e-4)
     model, _ = llmlab.load(compiled.latest_checkpoint() / "model")  # plain names, no wrapper
     assert model.config == cfg
+
+
+def test_every_step_trains_in_training_mode_even_after_a_callback_switched_to_eval(
+        tok, lm_data, tmp_path):
+    """The step sets training mode only when it is off; a callback that calls eval() (a
+    widget drawing a sample, say) must not leave the next steps without dropout."""
+
+    class SamplesInEval(Callback):
+        def on_step(self, trainer, step, metrics):
+            trainer.model.eval()
+
+    model = llmlab.build_model(tiny(tok), seed=0)
+    modes = []
+    model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    Trainer(model, lm_data, max_steps=6, run_dir=tmp_path, callbacks=[SamplesInEval()],
+            **quick(eval_interval=100, eval_batches=1)).fit()
+    train_calls = modes[:6]  # six training forwards, then the closing evaluation batch
+    assert train_calls == [True] * 6 and modes[6:] == [False]
+
+
+def test_dropout_acts_only_in_training_mode():
+    model = llmlab.build_model(ModelConfig.preset("baby-char", dropout=0.5), seed=0)
+    ids = torch.zeros(1, 8, dtype=torch.long)
+    torch.manual_seed(0)
+    model.train()
+    assert not torch.equal(model(ids).logits, model(ids).logits)  # a fresh mask each call
+    model.eval()
+    assert torch.equal(model(ids).logits, model(ids).logits)
