@@ -27,7 +27,6 @@ class TrainingError(LLMLabError, RuntimeError):
     """Training cannot go on (a NaN loss, a run that cannot be resumed)."""
 
 
-
 def _optimizer_step(accelerator, optimizer) -> None:
     """``optimizer.step()``, skipping accelerate's wrapper where it only adds cost.
 
@@ -44,6 +43,7 @@ def _optimizer_step(accelerator, optimizer) -> None:
         optimizer.optimizer.step()
     else:
         optimizer.step()
+
 
 class Trainer:
     """Trains ``model`` on ``data`` (an ``llmlab.data`` batch maker) with AdamW on accelerate.
