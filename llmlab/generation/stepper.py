@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from llmlab.models.cache import KVCache
+from llmlab.models.decode import DecodePlan, decode_plan
 
 
 class Stepper:
@@ -55,9 +56,11 @@ class Stepper:
         if source is not None:
             self.memory, _ = model.encode(source, source_mask)
         self.cache: KVCache | None = None
+        self.plan: DecodePlan | None = None  # the cached one-token step, where it applies
         if use_cache:
             size = self.context if keep is not None else min(self.context, P + max_new_tokens)
             self.cache = KVCache.for_model(model, B, size)
+            self.plan = decode_plan(model)
 
     # ------------------------------------------------------------------ model calls
     def _run(self, ids: Tensor, mask: Tensor | None, cache: KVCache | None) -> Tensor:
@@ -95,6 +98,8 @@ class Stepper:
         if self.cache is None:
             return self._window()
         mask = None if self.mask is None else self.mask[:, self.start:self.length]
+        if self.plan is not None:
+            return self.plan.step(self.model, self.seq[:, L:L + 1], mask, self.cache)
         return self._run(self.seq[:, L:L + 1], mask, self.cache)
 
     def reorder(self, rows: Tensor) -> None:

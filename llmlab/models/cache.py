@@ -44,6 +44,16 @@ class KVCache:
         """The view one layer's attention reads and writes."""
         return LayerCache(self, index)
 
+    def append(self, index: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store layer ``index``'s keys/values ``[B, K, T, D]`` for the tokens after the
+        ``length`` cached ones; return all of that layer's cached ones up to and with them."""
+        start = self.length
+        end = start + k.shape[2]
+        keys, values = self.keys[index], self.values[index]
+        keys[:, :, start:end] = k
+        values[:, :, start:end] = v
+        return keys[:, :, :end], values[:, :, :end]
+
     def advance(self, n_tokens: int) -> None:
         """Count ``n_tokens`` more tokens as cached (the model calls this after a forward)."""
         self.length += n_tokens
@@ -65,14 +75,9 @@ class LayerCache:
 
     def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store new keys/values ``[B, K, T, D]``; return all cached ones up to and with them."""
-        start = self.cache.length
-        end = start + k.shape[2]
-        if start == 0 and k.shape[1] != self.cache.keys[self.index].shape[1]:
+        if self.cache.length == 0 and k.shape[1] != self.cache.keys[self.index].shape[1]:
             self._resize_heads(k.shape[1])  # a layer with fewer heads (llmlab.compress.prune)
-        keys, values = self.cache.keys[self.index], self.cache.values[self.index]
-        keys[:, :, start:end] = k
-        values[:, :, start:end] = v
-        return keys[:, :, :end], values[:, :, :end]
+        return self.cache.append(self.index, k, v)
 
     def _resize_heads(self, n_kv_head: int) -> None:
         """Size this layer's empty buffers for ``n_kv_head`` key/value heads."""

@@ -1,0 +1,200 @@
+"""``DecodePlan``: a GPT's cached one-token step without ``nn.Module`` dispatch.
+
+Generating one token of a small model is a few dozen small matrix-vector products. Around
+them the module path spends a large share of each token in Python: about sixty module calls,
+hundreds of attribute lookups, per-call input checks. A plan reads every layer's tensors
+once and runs the same arithmetic as :class:`~llmlab.models.layers.Block` over them, for a
+step whose new tokens are known to be valid (the sampler chose them).
+
+On a CPU the plan also keeps each projection's weight input-major (``[in, out]``,
+contiguous): ``x @ W`` then streams the weight row by row, which the CPU BLAS does faster
+for one row of ``x`` than ``x @ W.T`` over the ``[out, in]`` parameter (about 15% per
+token on the shakespeare-char preset). That is one extra copy of the projection weights,
+made only while it stays under :data:`COPY_LIMIT_BYTES`; elsewhere the plan reads the
+parameters themselves.
+
+The model's ``forward`` stays the reference: the tests check the plan against it for every
+architecture option. :func:`decode_plan` returns None where the plan does not apply, and
+the caller uses the model: seq2seq models, layers that are not plain ``nn.Linear`` /
+``nn.LayerNorm`` / ``nn.RMSNorm`` (quantized ones), a model in training mode, or any
+forward hook (attention capture, head gates), since hooks must see the module calls.
+
+>>> import torch; from llmlab import ModelConfig, build_model
+>>> from llmlab.models.cache import KVCache
+>>> model = build_model(ModelConfig.preset("baby-char")).eval()
+>>> cache = KVCache.for_model(model, batch_size=1, max_len=16)
+>>> with torch.inference_mode():
+...     _ = model(torch.zeros(1, 4, dtype=torch.long), cache=cache)
+...     logits = decode_plan(model).step(model, torch.ones(1, 1, dtype=torch.long), None, cache)
+>>> logits.shape, cache.length
+(torch.Size([1, 65]), 5)
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from llmlab.models.base import self_attention_mask
+from llmlab.models.cache import KVCache
+from llmlab.models.layers import Block, apply_rope
+
+#: Most bytes of input-major weight copies a CPU plan makes; above it, it reads the
+#: parameters in place (same results, no extra memory, slower matrix-vector products).
+COPY_LIMIT_BYTES = 1 << 30
+
+_plans: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, DecodePlan]] = (
+    weakref.WeakKeyDictionary())
+
+
+def decode_plan(model: nn.Module) -> DecodePlan | None:
+    """The plan for ``model``'s current weights, or None where only the model will do.
+
+    Plans are kept per model and rebuilt when a parameter changed (an optimizer step,
+    ``load_state_dict``, pruning), so a plan never serves stale weights.
+    """
+    if not _eligible(model):
+        return None
+    params = tuple(model.parameters())
+    key = tuple((id(p), p.data_ptr(), p._version) for p in params)
+    kept = _plans.get(model)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    device = params[0].device
+    n_bytes = sum(m.weight.numel() * m.weight.element_size() for m in _linears(model))
+    in_major = device.type == "cpu" and n_bytes <= COPY_LIMIT_BYTES
+    with torch.no_grad():
+        plan = DecodePlan(model, copy_weights=in_major)
+    _plans[model] = (key, plan)
+    return plan
+
+
+def _linears(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.decoder.modules() if isinstance(m, nn.Linear)] + [model.lm_head]
+
+
+def _eligible(model: nn.Module) -> bool:
+    cfg = model.config
+    if cfg.family != "gpt" or cfg.n_labels or model.training:
+        return False
+    hooks = (nn.modules.module._global_forward_hooks,
+             nn.modules.module._global_forward_pre_hooks)
+    if any(hooks):
+        return False
+    for m in model.modules():
+        if m._forward_hooks or m._forward_pre_hooks:
+            return False
+        plain = type(m) in (nn.Linear, nn.LayerNorm, nn.RMSNorm)
+        if not plain and isinstance(m, (nn.Linear, nn.LayerNorm, nn.RMSNorm)):
+            return False  # a subclass may compute something else
+    return all(type(m) is nn.Linear for m in _linears(model))
+
+
+def _norm(module: nn.Module) -> Callable[[Tensor], Tensor]:
+    shape = tuple(module.normalized_shape)
+    if isinstance(module, nn.RMSNorm):
+        return functools.partial(F.rms_norm, normalized_shape=shape, weight=module.weight,
+                                 eps=module.eps)
+    return functools.partial(F.layer_norm, normalized_shape=shape, weight=module.weight,
+                             bias=module.bias, eps=module.eps)
+
+
+@dataclass(frozen=True)
+class _Projection:
+    """``x [B, in] -> [B, out]``; ``weight`` is ``[in, out]`` (a copy or a transposed view)."""
+
+    weight: Tensor
+    bias: Tensor | None
+
+    @classmethod
+    def of(cls, linear: nn.Linear, copy: bool) -> _Projection:
+        weight = linear.weight.detach().t()
+        return cls(weight.contiguous() if copy else weight,
+                   None if linear.bias is None else linear.bias.detach())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.bias is None:
+            return torch.mm(x, self.weight)
+        return torch.addmm(self.bias, x, self.weight)
+
+
+class _Layer:
+    """One block's tensors and its arithmetic for one new token per row (``x [B, C]``)."""
+
+    def __init__(self, block: Block, copy: bool):
+        attn, ffn = block.attn, block.ffn
+        self.pre_norm = block.pre_norm
+        self.attn_norm, self.ffn_norm = _norm(block.attn_norm), _norm(block.ffn_norm)
+        self.qkv, self.out = _Projection.of(attn.qkv, copy), _Projection.of(attn.proj, copy)
+        self.fc, self.down = _Projection.of(ffn.fc, copy), _Projection.of(ffn.proj, copy)
+        self.n_head, self.n_kv_head, self.head_dim = attn.n_head, attn.n_kv_head, attn.head_dim
+        self.gated, self.act = ffn.gated, ffn.act
+
+    def __call__(self, x: Tensor, index: int, cache: KVCache, mask: Tensor | None,
+                 rope: tuple[Tensor, Tensor] | None) -> Tensor:
+        h = self.attn_norm(x) if self.pre_norm else x
+        out = self._attend(h, index, cache, mask, rope)
+        x = x + out if self.pre_norm else self.attn_norm(x + out)
+        h = self.ffn_norm(x) if self.pre_norm else x
+        h = self.fc(h)
+        if self.gated:
+            gate, up = h.chunk(2, dim=-1)
+            h = self.act(gate) * up
+        else:
+            h = self.act(h)
+        out = self.down(h)
+        return x + out if self.pre_norm else self.ffn_norm(x + out)
+
+    def _attend(self, h: Tensor, index: int, cache: KVCache, mask: Tensor | None,
+                rope: tuple[Tensor, Tensor] | None) -> Tensor:
+        B = h.shape[0]
+        H, K, D = self.n_head, self.n_kv_head, self.head_dim
+        qkv = self.qkv(h)
+        # one token per row: [B, n * D] is already [B, n, 1, D] in memory
+        q = qkv[:, :H * D].view(B, H, 1, D)
+        k = qkv[:, H * D:(H + K) * D].view(B, K, 1, D)
+        v = qkv[:, (H + K) * D:].view(B, K, 1, D)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        k, v = cache.append(index, k, v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H)
+        return self.out(y.reshape(B, H * D))
+
+
+class DecodePlan:
+    """A GPT's weights, read once, and its one-token step over a filled :class:`KVCache`."""
+
+    def __init__(self, model: nn.Module, *, copy_weights: bool):
+        stack = model.decoder
+        self.layers = [_Layer(block, copy_weights) for block in stack.blocks]
+        # the stack's own norm: after the last block (pre-norm), on the embeddings (post-norm)
+        self.stack_norm, self.pre_norm = _norm(stack.norm), stack.pre_norm
+        self.head = _Projection.of(model.lm_head, copy_weights)
+        self.embed = model.embed
+        self.copied = copy_weights
+
+    def step(self, model: nn.Module, ids: Tensor, mask: Tensor | None, cache: KVCache,
+             ) -> Tensor:
+        """Logits ``[B, V]`` after ``ids [B, 1]``, which follow the ``cache.length`` cached
+        tokens; ``mask [B, cache.length + 1]`` is the padding mask (None: no padding).
+        Appends the new keys and values to ``cache``, as ``model(ids, cache=cache)`` does."""
+        past = cache.length
+        positions = model._positions(mask, 1, past)
+        B = ids.shape[0]
+        x = self.embed(ids, positions=positions).view(B, -1)
+        if not self.pre_norm:
+            x = self.stack_norm(x)
+        attn_mask = self_attention_mask(mask, causal=True, T=1)
+        rope = model._rope(positions, 1)
+        for index, layer in enumerate(self.layers):
+            x = layer(x, index, cache, attn_mask, rope)
+        cache.advance(1)
+        if self.pre_norm:
+            x = self.stack_norm(x)
+        return self.head(x)

@@ -1,0 +1,150 @@
+"""The decode plan: a GPT's one-token cached step without module dispatch, checked against
+the model's own forward for every architecture option, and the cases where it must not run."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+import torch
+
+import llmlab
+from llmlab.config import ModelConfig
+from llmlab.generation import generate
+from llmlab.models import decode
+from llmlab.models.cache import KVCache
+from llmlab.models.decode import decode_plan
+
+VOCAB = 50
+
+
+def tiny(**kw) -> ModelConfig:
+    base = dict(family="gpt", vocab_size=VOCAB, context_length=32, n_layer=2, n_head=4,
+                d_model=32, init_std=0.3, dropout=0.0)
+    return ModelConfig(**{**base, **kw})
+
+
+ARCHITECTURES = [
+    {},
+    dict(pos_encoding="rope", n_kv_head=2, norm="rmsnorm", activation="swiglu"),
+    dict(pos_encoding="sinusoidal", norm_position="post", bias=False),
+    dict(pos_encoding="none", activation="gelu_tanh", tie_embeddings=False),
+    dict(activation="relu", n_kv_head=1),
+]
+
+
+def one_step(model, ids, mask, split, *, plan: bool):
+    """Prefill ``ids[:, :split]``, then run token ``split`` through the plan or the model."""
+    cache = KVCache.for_model(model, ids.shape[0], ids.shape[1])
+    pre_mask, step_mask = (None, None) if mask is None else (mask[:, :split], mask[:, :split + 1])
+    new = ids[:, split:split + 1]
+    with torch.inference_mode():
+        model(ids[:, :split], attention_mask=pre_mask, cache=cache)
+        if plan:
+            assert decode_plan(model) is not None
+            logits = decode_plan(model).step(model, new, step_mask, cache)
+        else:
+            logits = model(new, attention_mask=step_mask, cache=cache,
+                           logits_to_keep=1).logits[:, -1]
+    return logits, cache
+
+
+def assert_same_step(model, ids, mask=None, split=6):
+    want, want_cache = one_step(model, ids, mask, split, plan=False)
+    got, got_cache = one_step(model, ids, mask, split, plan=True)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert got_cache.length == want_cache.length == split + 1
+    for a, b in zip(got_cache.keys + got_cache.values, want_cache.keys + want_cache.values):
+        torch.testing.assert_close(a[:, :, :split + 1], b[:, :, :split + 1], rtol=1e-5,
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("extra", ARCHITECTURES)
+def test_plan_step_equals_the_model_forward(extra):
+    model = llmlab.build_model(tiny(**extra), seed=3).eval()
+    ids = torch.randint(0, VOCAB, (3, 7), generator=torch.Generator().manual_seed(0))
+    assert_same_step(model, ids)
+
+
+@pytest.mark.parametrize("extra", ARCHITECTURES[:3])
+def test_plan_step_with_left_padding_equals_the_model_forward(extra):
+    model = llmlab.build_model(tiny(**extra), seed=3).eval()
+    ids = torch.randint(0, VOCAB, (2, 8), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    mask[1, :3] = False  # row 1 is a shorter prompt, left-padded
+    assert_same_step(model, ids, mask)
+
+
+def test_reading_parameters_in_place_gives_the_same_step(monkeypatch):
+    model = llmlab.build_model(tiny(), seed=3).eval()
+    ids = torch.randint(0, VOCAB, (1, 7), generator=torch.Generator().manual_seed(2))
+    copied, _ = one_step(model, ids, None, 6, plan=True)
+    assert decode_plan(model).copied  # a CPU plan copies small models' weights input-major
+    monkeypatch.setattr(decode, "COPY_LIMIT_BYTES", 0)
+    with torch.no_grad():  # a new weight version: the plan is rebuilt, now without copies
+        model.lm_head.weight.mul_(1.0)
+    in_place, _ = one_step(model, ids, None, 6, plan=True)
+    assert not decode_plan(model).copied
+    torch.testing.assert_close(in_place, copied, rtol=1e-5, atol=1e-5)
+
+
+def test_plan_is_reused_until_a_weight_changes():
+    model = llmlab.build_model(tiny(), seed=3).eval()
+    plan = decode_plan(model)
+    assert decode_plan(model) is plan
+    with torch.no_grad():
+        model.decoder.blocks[0].attn.qkv.weight.add_(0.5)
+    rebuilt = decode_plan(model)
+    assert rebuilt is not plan
+    ids = torch.randint(0, VOCAB, (1, 7), generator=torch.Generator().manual_seed(3))
+    assert_same_step(model, ids)  # the new plan computes with the new weights
+    model.load_state_dict(llmlab.build_model(tiny(), seed=4).state_dict())
+    assert decode_plan(model) is not rebuilt
+    assert_same_step(model, ids)
+
+
+def test_plan_does_not_keep_the_model_alive():
+    model = llmlab.build_model(tiny(), seed=3).eval()
+    assert decode_plan(model) is not None
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+def test_no_plan_where_the_module_calls_must_happen():
+    model = llmlab.build_model(tiny(), seed=3).eval()
+    handle = model.decoder.blocks[1].attn.register_forward_hook(lambda *a: None)
+    assert decode_plan(model) is None  # hooks (attention capture, head gates) must run
+    handle.remove()
+    assert decode_plan(model) is not None
+    assert decode_plan(model.train()) is None
+    model.eval()
+    quantized = llmlab.compress.quantize(model, "int8")
+    assert decode_plan(quantized) is None
+    s2s = llmlab.build_model(tiny(family="seq2seq"), seed=0).eval()
+    assert decode_plan(s2s) is None
+    classifier = llmlab.build_model(tiny(n_labels=2), seed=0).eval()
+    assert decode_plan(classifier) is None
+
+
+def test_generate_gives_the_same_tokens_with_and_without_the_plan():
+    model = llmlab.build_model(tiny(pos_encoding="rope"), seed=5).eval()
+    prompts = [[1, 2, 3, 4, 5], [7, 8]]
+    fast = generate(model, None, prompts, max_new_tokens=20, temperature=0, stop_token_ids=[])
+    handle = model.register_forward_hook(lambda *a: None)  # forces the module path
+    try:
+        slow = generate(model, None, prompts, max_new_tokens=20, temperature=0,
+                        stop_token_ids=[])
+    finally:
+        handle.remove()
+    assert [g.token_ids for g in fast] == [g.token_ids for g in slow]
+
+
+def test_plan_of_a_head_pruned_model_equals_its_forward():
+    model = llmlab.build_model(tiny(), seed=3).eval()
+    pruned = llmlab.compress.prune(model, 0.5, structured="heads", importance="magnitude")
+    assert [b.attn.n_head for b in pruned.decoder.blocks] != [4, 4]
+    ids = torch.randint(0, VOCAB, (2, 7), generator=torch.Generator().manual_seed(4))
+    assert_same_step(pruned, ids)
