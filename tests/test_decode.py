@@ -12,7 +12,6 @@ import torch
 import llmlab
 from llmlab.config import ModelConfig
 from llmlab.generation import generate
-from llmlab.models import decode
 from llmlab.models.cache import KVCache
 from llmlab.models.decode import decode_plan
 
@@ -76,17 +75,35 @@ def test_plan_step_with_left_padding_equals_the_model_forward(extra):
     assert_same_step(model, ids, mask)
 
 
-def test_reading_parameters_in_place_gives_the_same_step(monkeypatch):
+@pytest.fixture
+def threads():
+    """Set torch's thread count for one test, then restore it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_thread_blocks_give_the_model_forward(threads, n):
+    # 3 threads: the 50-token head splits into 3 blocks of 16 rows and a tail of 2
+    threads(n)
+    model = llmlab.build_model(tiny(bias=True), seed=3).eval()
+    plan = decode_plan(model)
+    assert plan.threads == n
+    assert (plan.head.blocks is None) == (n == 1)
+    assert (plan.head.tail is not None) == (n == 3)
+    for batch in (1, 3):
+        ids = torch.randint(0, VOCAB, (batch, 7), generator=torch.Generator().manual_seed(2))
+        assert_same_step(model, ids)
+
+
+def test_blocks_are_views_of_the_parameters(threads):
+    threads(2)
     model = llmlab.build_model(tiny(), seed=3).eval()
-    ids = torch.randint(0, VOCAB, (1, 7), generator=torch.Generator().manual_seed(2))
-    copied, _ = one_step(model, ids, None, 6, plan=True)
-    assert decode_plan(model).copied  # a CPU plan copies small models' weights input-major
-    monkeypatch.setattr(decode, "COPY_LIMIT_BYTES", 0)
-    with torch.no_grad():  # a new weight version: the plan is rebuilt, now without copies
-        model.lm_head.weight.mul_(1.0)
-    in_place, _ = one_step(model, ids, None, 6, plan=True)
-    assert not decode_plan(model).copied
-    torch.testing.assert_close(in_place, copied, rtol=1e-5, atol=1e-5)
+    qkv = decode_plan(model).layers[0].qkv
+    assert qkv.blocks.data_ptr() == model.decoder.blocks[0].attn.qkv.weight.data_ptr()
+    threads(1)
+    assert decode_plan(model).threads == 1  # rebuilt for the new thread count
 
 
 def test_plan_is_reused_until_a_weight_changes():
