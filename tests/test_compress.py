@@ -102,6 +102,17 @@ def test_quantized_model_saves_and_loads(trained, tok, tmp_path):
         assert compress.model_size(again).disk_bytes == compress.model_size(small).disk_bytes
 
 
+def test_int4_works_with_a_single_group_per_row(tok, tmp_path):
+    # width 32 = one int4 group: the scales stay [out, 1], not [out]
+    model = llmlab.build_model(tiny(tok, d_model=32, n_head=2), seed=0).eval()
+    small = compress.quantize(model, "int4-weight")
+    x = ids(tok)
+    assert small.decoder.blocks[0].attn.qkv.scales.shape == (96, 1)
+    torch.testing.assert_close(small(x).logits, model(x).logits, rtol=0.2, atol=0.2)
+    again, _ = llmlab.load(llmlab.save(small, tmp_path / "int4", tokenizer=tok))
+    assert torch.equal(again(x).logits, small(x).logits)
+
+
 def test_quantization_bad_input(trained, tok):
     small = compress.quantize(trained, "int8")
     with pytest.raises(InputError, match="already quantized"):

@@ -12,6 +12,7 @@ import torch
 import llmlab
 from llmlab.config import ModelConfig
 from llmlab.generation import generate
+from llmlab.models import decode
 from llmlab.models.cache import KVCache
 from llmlab.models.decode import decode_plan
 
@@ -90,8 +91,8 @@ def test_thread_blocks_give_the_model_forward(threads, n):
     model = llmlab.build_model(tiny(bias=True), seed=3).eval()
     plan = decode_plan(model)
     assert plan.threads == n
-    assert (plan.head.blocks is None) == (n == 1)
-    assert (plan.head.tail is not None) == (n == 3)
+    assert isinstance(plan.head, decode._ThreadBlocks) == (n > 1)
+    assert n != 3 or plan.head.tail.shape == (2, 32)
     for batch in (1, 3):
         ids = torch.randint(0, VOCAB, (batch, 7), generator=torch.Generator().manual_seed(2))
         assert_same_step(model, ids)
@@ -138,8 +139,6 @@ def test_no_plan_where_the_module_calls_must_happen():
     assert decode_plan(model) is not None
     assert decode_plan(model.train()) is None
     model.eval()
-    quantized = llmlab.compress.quantize(model, "int8")
-    assert decode_plan(quantized) is None
     s2s = llmlab.build_model(tiny(family="seq2seq"), seed=0).eval()
     assert decode_plan(s2s) is None
     classifier = llmlab.build_model(tiny(n_labels=2), seed=0).eval()
@@ -157,6 +156,16 @@ def test_generate_gives_the_same_tokens_with_and_without_the_plan():
     finally:
         handle.remove()
     assert [g.token_ids for g in fast] == [g.token_ids for g in slow]
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4-weight"])
+def test_plan_of_a_quantized_model_calls_its_layers(mode):
+    model = llmlab.build_model(tiny(), seed=3).eval()
+    quantized = llmlab.compress.quantize(model, mode)
+    plan = decode_plan(quantized)
+    assert plan.layers[0].qkv == quantized.decoder.blocks[0].attn.qkv.forward
+    ids = torch.randint(0, VOCAB, (2, 7), generator=torch.Generator().manual_seed(5))
+    assert_same_step(quantized, ids)
 
 
 def test_plan_of_a_head_pruned_model_equals_its_forward():

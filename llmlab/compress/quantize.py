@@ -54,7 +54,10 @@ class QuantizedLinear(nn.Module):
         groups = in_features // INT4_GROUP if mode == "int4-weight" else 1
         qdtype = torch.uint8 if mode == "int4-weight" else torch.int8
         self.register_buffer("qweight", torch.zeros(out_features, packed_in, dtype=qdtype))
-        self.register_buffer("scales", torch.ones(out_features, groups).squeeze(-1))
+        # int8: one scale per row [out]; int4: one per group of 32 columns [out, groups]
+        scales = torch.ones(out_features, groups) if mode == "int4-weight" else torch.ones(
+            out_features)
+        self.register_buffer("scales", scales)
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
         # the mode travels with the weights, so a saved model loads back in the same mode
         self.register_buffer("qmode", torch.tensor(MODES.index(mode), dtype=torch.uint8))

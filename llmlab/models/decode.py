@@ -16,9 +16,10 @@ copies no weights, and elsewhere (one thread, a GPU) it calls ``F.linear`` as th
 
 The model's ``forward`` stays the reference: the tests check the plan against it for every
 architecture option. :func:`decode_plan` returns None where the plan does not apply, and
-the caller uses the model: seq2seq models, layers that are not plain ``nn.Linear`` /
-``nn.LayerNorm`` / ``nn.RMSNorm`` (quantized ones), a model in training mode, or any
-forward hook (attention capture, head gates), since hooks must see the module calls.
+the caller uses the model: seq2seq models and classifiers, a model in training mode, parts
+that are not llmlab's own blocks and norms, or any forward hook (attention capture, head
+gates), since hooks must see the module calls. A projection that is not a plain
+``nn.Linear`` (``llmlab.compress.quantize``'s layers) is called through its ``forward``.
 
 >>> import torch; from llmlab import ModelConfig, build_model
 >>> from llmlab.models.cache import KVCache
@@ -36,15 +37,14 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from llmlab.models.base import self_attention_mask
+from llmlab.models.base import Stack, self_attention_mask
 from llmlab.models.cache import KVCache
-from llmlab.models.layers import Block, apply_rope
+from llmlab.models.layers import Attention, Block, FeedForward, apply_rope
 
 _plans: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, DecodePlan]] = (
     weakref.WeakKeyDictionary())
@@ -68,25 +68,36 @@ def decode_plan(model: nn.Module) -> DecodePlan | None:
     return plan
 
 
-def _linears(model: nn.Module) -> list[nn.Linear]:
-    return [m for m in model.decoder.modules() if isinstance(m, nn.Linear)] + [model.lm_head]
-
-
 def _eligible(model: nn.Module) -> bool:
+    """A GPT in eval mode whose stack computes as llmlab's, with no forward hooks anywhere."""
     cfg = model.config
     if cfg.family != "gpt" or cfg.n_labels or model.training:
         return False
-    hooks = (nn.modules.module._global_forward_hooks,
-             nn.modules.module._global_forward_pre_hooks)
-    if any(hooks):
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
         return False
-    for m in model.modules():
-        if m._forward_hooks or m._forward_pre_hooks:
-            return False
-        plain = type(m) in (nn.Linear, nn.LayerNorm, nn.RMSNorm)
-        if not plain and isinstance(m, (nn.Linear, nn.LayerNorm, nn.RMSNorm)):
-            return False  # a subclass may compute something else
-    return all(type(m) is nn.Linear for m in _linears(model))
+    if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
+        return False
+    stack = model.decoder
+    parts = [stack, stack.norm]
+    for block in stack.blocks:
+        parts += [block, block.attn, block.ffn, block.attn_norm, block.ffn_norm]
+    return all(_computes_as_replicated(part) for part in parts)
+
+
+# what the plan replicates, per class: a subclass may change anything else (PrunedAttention
+# changes only the attention-weights path, which decoding does not use)
+_REPLICATED = {
+    Stack: ("forward",), Block: ("forward", "_sublayer_input", "_residual"),
+    Attention: ("forward", "_project", "_heads"), FeedForward: ("forward",),
+    nn.LayerNorm: ("forward",), nn.RMSNorm: ("forward",),
+}
+
+
+def _computes_as_replicated(module: nn.Module) -> bool:
+    for base, methods in _REPLICATED.items():
+        if isinstance(module, base):
+            return all(getattr(type(module), m) is getattr(base, m) for m in methods)
+    return False
 
 
 def _norm(module: nn.Module) -> Callable[[Tensor], Tensor]:
@@ -98,36 +109,39 @@ def _norm(module: nn.Module) -> Callable[[Tensor], Tensor]:
                              bias=module.bias, eps=module.eps)
 
 
-@dataclass(frozen=True)
-class _Projection:
-    """``x [B, in] -> [B, out]`` with one ``nn.Linear``'s parameters (views, never copies).
+def _projection(module: nn.Module, threads: int) -> Callable[[Tensor], Tensor]:
+    """``x [B, in] -> [B, out]`` for one of a block's projections.
 
-    ``blocks`` views the weight's rows as ``[n, out // n, in]`` for ``n`` threads: one
-    batched matmul then gives each thread its own rows. ``F.linear`` with a few rows of
-    ``x`` runs on one core, and decoding one token is bound by reading the weights, which
-    one core cannot do at the memory's full speed.
+    A quantized (or otherwise replaced) layer computes itself: its ``forward`` is called
+    directly. A plain ``nn.Linear`` is ``F.linear`` over its parameters, split into thread
+    blocks on a multi-threaded CPU.
+    """
+    if type(module) is not nn.Linear:
+        return module.forward
+    weight = module.weight.detach()
+    bias = None if module.bias is None else module.bias.detach()
+    if threads < 2 or weight.device.type != "cpu" or not weight.is_contiguous():
+        return functools.partial(F.linear, weight=weight, bias=bias)
+    return _ThreadBlocks(weight, bias, threads)
+
+
+class _ThreadBlocks:
+    """``F.linear(x, weight, bias)`` as one batched matmul over ``threads`` row blocks.
+
+    ``F.linear`` with a few rows of ``x`` runs on one core, and decoding one token is bound
+    by reading the weights, which one core cannot do at the memory's full speed. ``bmm``
+    over ``[n, out // n, in]`` views of the weight runs the blocks side by side.
     """
 
-    weight: Tensor
-    bias: Tensor | None
-    blocks: Tensor | None
-    tail: Tensor | None  # the last ``out % n`` rows, outside the blocks
-
-    @classmethod
-    def of(cls, linear: nn.Linear, threads: int) -> _Projection:
-        weight = linear.weight.detach()
-        bias = None if linear.bias is None else linear.bias.detach()
+    def __init__(self, weight: Tensor, bias: Tensor | None, threads: int):
         out, n_in = weight.shape
         rows = out // threads
-        if threads < 2 or rows == 0 or weight.device.type != "cpu" or not weight.is_contiguous():
-            return cls(weight, bias, None, None)
-        tail = weight[threads * rows:] if out % threads else None
-        return cls(weight, bias, weight[:threads * rows].view(threads, rows, n_in), tail)
+        self.bias = bias
+        self.blocks = weight[:threads * rows].view(threads, rows, n_in)
+        self.tail = weight[threads * rows:] if out % threads else None  # the last out % n rows
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.blocks is None:
-            return F.linear(x, self.weight, self.bias)
-        n, rows, n_in = self.blocks.shape
+        n, _, n_in = self.blocks.shape
         B = x.shape[0]
         # x.t() keeps x's memory: with this layout MKL runs the blocks side by side
         y = torch.bmm(self.blocks, x.t().expand(n, n_in, B)).permute(2, 0, 1).reshape(B, -1)
@@ -143,8 +157,8 @@ class _Layer:
         attn, ffn = block.attn, block.ffn
         self.pre_norm = block.pre_norm
         self.attn_norm, self.ffn_norm = _norm(block.attn_norm), _norm(block.ffn_norm)
-        self.qkv, self.out = _Projection.of(attn.qkv, threads), _Projection.of(attn.proj, threads)
-        self.fc, self.down = _Projection.of(ffn.fc, threads), _Projection.of(ffn.proj, threads)
+        self.qkv, self.out = _projection(attn.qkv, threads), _projection(attn.proj, threads)
+        self.fc, self.down = _projection(ffn.fc, threads), _projection(ffn.proj, threads)
         self.n_head, self.n_kv_head, self.head_dim = attn.n_head, attn.n_kv_head, attn.head_dim
         self.gated, self.act = ffn.gated, ffn.act
 
@@ -187,7 +201,7 @@ class DecodePlan:
         self.layers = [_Layer(block, threads) for block in stack.blocks]
         # the stack's own norm: after the last block (pre-norm), on the embeddings (post-norm)
         self.stack_norm, self.pre_norm = _norm(stack.norm), stack.pre_norm
-        self.head = _Projection.of(model.lm_head, threads)
+        self.head = _projection(model.lm_head, threads)
         self.embed = model.embed
         self.threads = threads
 
