@@ -5,6 +5,8 @@ prompt batch) and hands the model only what it has not seen: the prompt once (pr
 one token per row per step, with the cache holding the keys and values of the rest.
 ``use_cache=False`` recomputes the whole window every step instead: the same tokens,
 slower; it is the reference the tests compare the cache against.
+A cached one-token step of a GPT goes through its :mod:`~llmlab.models.decode` plan (the
+same arithmetic without module dispatch) where one applies, and through the model otherwise.
 
 The window: the model sees at most ``context_length`` tokens. With ``on_overflow="slide"``,
 when the window is full it restarts from the last ``keep`` tokens, which are fed again in
