@@ -59,10 +59,10 @@ class Stepper:
             self.memory, _ = model.encode(source, source_mask)
         self.cache: KVCache | None = None
         self.plan: DecodePlan | None = None  # the cached one-token step, where it applies
+        self.planned = False  # the plan is built at the first step: a 1-token call needs none
         if use_cache:
             size = self.context if keep is not None else min(self.context, P + max_new_tokens)
             self.cache = KVCache.for_model(model, B, size)
-            self.plan = decode_plan(model)
 
     # ------------------------------------------------------------------ model calls
     def _run(self, ids: Tensor, mask: Tensor | None, cache: KVCache | None) -> Tensor:
@@ -100,6 +100,8 @@ class Stepper:
         if self.cache is None:
             return self._window()
         mask = None if self.mask is None else self.mask[:, self.start:self.length]
+        if not self.planned:
+            self.plan, self.planned = decode_plan(self.model), True
         if self.plan is not None:
             return self.plan.step(self.model, self.seq[:, L:L + 1], mask, self.cache)
         return self._run(self.seq[:, L:L + 1], mask, self.cache)

@@ -35,7 +35,6 @@ gates), since hooks must see the module calls. A projection that is not a plain
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable
 
 import torch
@@ -46,26 +45,15 @@ from llmlab.models.base import Stack, self_attention_mask
 from llmlab.models.cache import KVCache
 from llmlab.models.layers import Attention, Block, FeedForward, apply_rope
 
-_plans: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, DecodePlan]] = (
-    weakref.WeakKeyDictionary())
-
 
 def decode_plan(model: nn.Module) -> DecodePlan | None:
-    """The plan for ``model``'s current weights, or None where only the model will do.
-
-    Plans are kept per model and rebuilt when a parameter changed (an optimizer step,
-    ``load_state_dict``, pruning), so a plan never serves stale weights.
-    """
+    """A plan over ``model``'s parameters as they are now, or None where only the model will
+    do. Building one takes views and costs well under a millisecond; the generation
+    ``Stepper`` builds one per call, so a plan never outlives a change of parameters or
+    of the thread count (in-place updates it sees anyway: it holds views)."""
     if not _eligible(model):
         return None
-    threads = torch.get_num_threads()
-    key = (threads, *((id(p), p.data_ptr(), p._version) for p in model.parameters()))
-    kept = _plans.get(model)
-    if kept is not None and kept[0] == key:
-        return kept[1]
-    plan = DecodePlan(model, threads=threads)
-    _plans[model] = (key, plan)
-    return plan
+    return DecodePlan(model, threads=torch.get_num_threads())
 
 
 def _eligible(model: nn.Module) -> bool:
