@@ -40,7 +40,7 @@ def one_step(model, ids, mask, split, *, plan: bool):
         model(ids[:, :split], attention_mask=pre_mask, cache=cache)
         if plan:
             assert decode_plan(model) is not None
-            logits = decode_plan(model).step(model, new, step_mask, cache)
+            logits = decode_plan(model).step(new, step_mask, cache)
         else:
             logits = model(new, attention_mask=step_mask, cache=cache,
                            logits_to_keep=1).logits[:, -1]
@@ -112,7 +112,7 @@ def test_plan_sees_in_place_weight_changes():
     want, cache = one_step(model, ids, None, 6, plan=False)
     cache.length = 6  # step token 6 again, now through the old plan
     with torch.inference_mode():
-        got = plan.step(model, ids[:, 6:], None, cache)
+        got = plan.step(ids[:, 6:], None, cache)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 

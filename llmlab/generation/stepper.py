@@ -103,7 +103,7 @@ class Stepper:
         if not self.planned:
             self.plan, self.planned = decode_plan(self.model), True
         if self.plan is not None:
-            return self.plan.step(self.model, self.seq[:, L:L + 1], mask, self.cache)
+            return self.plan.step(self.seq[:, L:L + 1], mask, self.cache)
         return self._run(self.seq[:, L:L + 1], mask, self.cache)
 
     def reorder(self, rows: Tensor) -> None:

@@ -27,7 +27,7 @@ gates), since hooks must see the module calls. A projection that is not a plain
 >>> cache = KVCache.for_model(model, batch_size=1, max_len=16)
 >>> with torch.inference_mode():
 ...     _ = model(torch.zeros(1, 4, dtype=torch.long), cache=cache)
-...     logits = decode_plan(model).step(model, torch.ones(1, 1, dtype=torch.long), None, cache)
+...     logits = decode_plan(model).step(torch.ones(1, 1, dtype=torch.long), None, cache)
 >>> logits.shape, cache.length
 (torch.Size([1, 65]), 5)
 """
@@ -190,18 +190,16 @@ class DecodePlan:
         # the stack's own norm: after the last block (pre-norm), on the embeddings (post-norm)
         self.stack_norm, self.pre_norm = _norm(stack.norm), stack.pre_norm
         self.head = _projection(model.lm_head, threads)
-        self.embed = model.embed
-        self.threads = threads
+        self.model, self.threads = model, threads
 
-    def step(self, model: nn.Module, ids: Tensor, mask: Tensor | None, cache: KVCache,
-             ) -> Tensor:
+    def step(self, ids: Tensor, mask: Tensor | None, cache: KVCache) -> Tensor:
         """Logits ``[B, V]`` after ``ids [B, 1]``, which follow the ``cache.length`` cached
         tokens; ``mask [B, cache.length + 1]`` is the padding mask (None: no padding).
         Appends the new keys and values to ``cache``, as ``model(ids, cache=cache)`` does."""
-        past = cache.length
+        model, past = self.model, cache.length
         positions = model._positions(mask, 1, past)
         B = ids.shape[0]
-        x = self.embed(ids, positions=positions).view(B, -1)
+        x = model.embed(ids, positions=positions).view(B, -1)
         if not self.pre_norm:
             x = self.stack_norm(x)
         attn_mask = self_attention_mask(mask, causal=True, T=1)
