@@ -247,6 +247,24 @@ def test_stream_pieces_add_up_to_the_text(gpt):
     assert stream.result.token_ids == out.token_ids
 
 
+def test_closing_a_stream_keeps_what_was_generated(gpt):
+    full = generate(gpt, CHAR, PROMPTS[:2], max_new_tokens=30, seed=5, stop_token_ids=[],
+                    return_logprobs=True)
+    stream = generate(gpt, CHAR, PROMPTS[:2], max_new_tokens=30, seed=5, stop_token_ids=[],
+                      return_logprobs=True, stream="events")
+    seen = [next(stream) for _ in range(10)]  # 5 steps of 2 rows
+    stream.close()
+    assert list(stream) == []
+    for row, g in enumerate(stream.result):
+        mine = [e for e in seen if e.row == row]
+        assert g.finish_reason == "stopped"
+        assert g.token_ids == full[row].token_ids[:5] == [e.token_id for e in mine]
+        assert g.text == "".join(e.text for e in mine) and full[row].text.startswith(g.text)
+        assert g.logprobs == pytest.approx(full[row].logprobs[:5])
+    stream.close()  # closing twice changes nothing
+    assert stream.result[0].finish_reason == "stopped"
+
+
 def test_byte_model_streams_multibyte_characters_whole():
     tok = ByteTokenizer(special_tokens=("<eos>",))
     model = llmlab.build_model(tiny(vocab=tok.vocab_size), seed=2).eval()

@@ -83,8 +83,12 @@ def test_stop_ends_a_long_generation_and_keeps_its_text(model, tok):
     assert "already running" in w.status.message
     w.stop_button.click()
     assert w.wait(timeout=60)
-    assert w.result is None and 0 < len(w.events) < 100_000
+    assert 0 < len(w.events) < 100_000
     assert w.status.message == f"stopped after {len(w.events)} tokens"
+    # the partial Generation is kept: the tokens the widget showed, and their text
+    assert w.result.finish_reason == "stopped"
+    assert w.result.token_ids == [e.token_id for e in w.events]
+    assert w.result.text == w.text
 
 
 def test_generating_before_a_model_exists_shows_a_message(tok):

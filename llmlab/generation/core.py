@@ -113,7 +113,7 @@ def generate(
             pass
         return run.result()
     items = run.events() if job.opts.stream == "events" else run.pieces()
-    return GenerationStream(items, run.result)
+    return GenerationStream(items, run.result, run.stopped)
 
 
 # --------------------------------------------------------------------------- preparation
@@ -295,6 +295,7 @@ class SampleRun:
                       if opts.needs_text_per_step else None)
         self.rows = list(range(B))  # batch index -> original row (changes when compacting)
         self.alive = [True] * B  # per batch index
+        self.done_steps = 0  # steps whose tokens were recorded and handed out
 
     # ------------------------------------------------------------------ the loop
     def steps(self) -> Iterator[list[TokenEvent]]:
@@ -327,6 +328,7 @@ class SampleRun:
                 if len(opts.stop_token_ids):
                     hits = torch.isin(tokens, self.stop_ids)
             events = self._finish_rows(t, tokens, hits)
+            self.done_steps = t + 1
             yield events
             n_alive = sum(self.alive)
             if n_alive == 0 or t == opts.max_new_tokens - 1:
@@ -411,6 +413,16 @@ class SampleRun:
         for step in self.steps():
             yield from step
 
+    def stopped(self) -> Generation | list[Generation]:
+        """The result after the caller stopped early: running rows end "stopped"."""
+        for i, row in enumerate(self.rows):
+            if self.alive[i]:
+                self.alive[i] = False
+                self.reason[row], self.length[row] = "stopped", self.done_steps
+                if self.texts is not None:
+                    self.texts[row].finish()
+        return self.result()
+
     def result(self) -> Generation | list[Generation]:
         job, tok = self.job, self.job.tokenizer
         out = self.out.tolist()
@@ -424,7 +436,7 @@ class SampleRun:
             if self.texts is not None:
                 text = self.texts[r].text
             else:
-                ended_by_token = reason != "length"
+                ended_by_token = reason in ("eos", "stop")  # its last token is not text
                 text = continuation_text(tok, job.context(r), ids[:-1] if ended_by_token else ids)
             results.append(Generation(
                 text=text, prompt=job.texts[r], token_ids=ids,

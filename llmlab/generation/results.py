@@ -34,8 +34,9 @@ class Generation:
     ``logprobs[i]`` is the log-probability of ``token_ids[i]`` under the model's own
     distribution (before temperature, filters and penalties) and ``alternatives[i]`` the
     ``top_alternatives`` most likely tokens there; both are None unless asked for.
-    ``finish_reason`` is "length" (max_new_tokens reached), "eos" (the tokenizer's eos) or
-    "stop" (another stop token id or a stop string). ``seed`` is the seed this row was sampled
+    ``finish_reason`` is "length" (max_new_tokens reached), "eos" (the tokenizer's eos),
+    "stop" (another stop token id or a stop string) or "stopped" (the stream was closed: the
+    Generation holds what was produced until then). ``seed`` is the seed this row was sampled
     with (None for greedy and beam search): pass it back to reproduce the row alone.
     ``score`` is the beam's length-normalised log-prob (beam search only).
     """
@@ -115,16 +116,18 @@ class GenerationStream:
     Iterate it for text pieces (``stream=True``) or :class:`TokenEvent` s
     (``stream="events"``); ``result`` then holds the :class:`Generation` (a list for a batch).
     Reading ``result`` early finishes the generation without yielding the rest; ``close()``
-    stops it.
+    stops it, and ``result`` then holds what was generated so far (rows still running
+    finish with ``finish_reason="stopped"``).
 
     >>> stream = generate(model, tok, "ROMEO:", stream=True)   # doctest: +SKIP
     >>> for piece in stream: print(piece, end="")              # doctest: +SKIP
     >>> stream.result.finish_reason                            # doctest: +SKIP
     """
 
-    def __init__(self, items: Iterator[Any], finish: Any):
+    def __init__(self, items: Iterator[Any], finish: Any, stop: Any):
         self._items = items
         self._finish = finish  # () -> the result, once items is exhausted
+        self._stop = stop  # () -> the partial result, after close()
         self._result: Any = None
         self._done = False
 
@@ -149,9 +152,12 @@ class GenerationStream:
         return self._result
 
     def close(self) -> None:
-        """Stop generating (the partial result is dropped)."""
+        """Stop generating; ``result`` keeps what was generated so far."""
+        if self._done:
+            return
         self._items.close()  # type: ignore[attr-defined]
         self._done = True
+        self._result = self._stop()
 
 
 def alternatives_of(tok: Any, ids: list[int], logprobs: list[float]) -> list[Alternative]:

@@ -32,7 +32,8 @@ class GenerateWidget(widgets.VBox):
 
     The source is resolved on every Generate, so the widget always uses its current model.
     ``.events`` holds the :class:`~llmlab.TokenEvent` s of the last generation, ``.text`` its
-    text and ``.result`` its :class:`~llmlab.Generation` (None when stopped early).
+    text and ``.result`` its :class:`~llmlab.Generation` (``finish_reason="stopped"`` when
+    Stop ended it early).
     """
 
     def __init__(self, source: Any) -> None:
@@ -95,7 +96,8 @@ class GenerateWidget(widgets.VBox):
         """Generate from the prompt in this thread, streaming into the output; the Generation.
 
         ``llmlab.generate(model, tok, prompt, stream="events", top_alternatives=5,
-        **widget.options())``; returns None when :meth:`stop` ended it early.
+        **widget.options())``; when :meth:`stop` ended it early, the Generation holds the
+        tokens so far and ``finish_reason="stopped"``.
         """
         from llmlab.generation import generate
 
@@ -109,8 +111,7 @@ class GenerateWidget(widgets.VBox):
             if self._stop_requested:
                 stream.close()
                 break
-        else:
-            self.result = stream.result
+        self.result = stream.result
         self._render()
         return self.result
 
@@ -150,7 +151,7 @@ class GenerateWidget(widgets.VBox):
             self.generate_button.disabled, self.stop_button.disabled = False, True
 
     def _summary(self, result: Any) -> str:
-        if result is None:
+        if result.finish_reason == "stopped":
             return f"stopped after {len(self.events)} tokens"
         return f"{len(self.events)} tokens, finished by {result.finish_reason}"
 
