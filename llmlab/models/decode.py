@@ -148,7 +148,7 @@ class _Layer:
         self.qkv, self.out = _projection(attn.qkv, threads), _projection(attn.proj, threads)
         self.fc, self.down = _projection(ffn.fc, threads), _projection(ffn.proj, threads)
         self.n_head, self.n_kv_head, self.head_dim = attn.n_head, attn.n_kv_head, attn.head_dim
-        self.gated, self.act = ffn.gated, ffn.act
+        self.activate = ffn.activate
 
     def __call__(self, x: Tensor, index: int, cache: KVCache, mask: Tensor | None,
                  rope: tuple[Tensor, Tensor] | None) -> Tensor:
@@ -156,13 +156,7 @@ class _Layer:
         out = self._attend(h, index, cache, mask, rope)
         x = x + out if self.pre_norm else self.attn_norm(x + out)
         h = self.ffn_norm(x) if self.pre_norm else x
-        h = self.fc(h)
-        if self.gated:
-            gate, up = h.chunk(2, dim=-1)
-            h = self.act(gate) * up
-        else:
-            h = self.act(h)
-        out = self.down(h)
+        out = self.down(self.activate(self.fc(h)))
         return x + out if self.pre_norm else self.ffn_norm(x + out)
 
     def _attend(self, h: Tensor, index: int, cache: KVCache, mask: Tensor | None,

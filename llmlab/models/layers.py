@@ -185,13 +185,14 @@ class FeedForward(nn.Module):
         self.dropout = cfg.dropout
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.fc(x)
+        return dropout(self.proj(self.activate(self.fc(x))), self.dropout, self.training)
+
+    def activate(self, h: Tensor) -> Tensor:
+        """The activation over ``fc``'s output (SwiGLU: ``silu(gate) * up`` of its halves)."""
         if self.gated:
             gate, up = h.chunk(2, dim=-1)
-            h = self.act(gate) * up
-        else:
-            h = self.act(h)
-        return dropout(self.proj(h), self.dropout, self.training)
+            return self.act(gate) * up
+        return self.act(h)
 
 
 class Block(nn.Module):
