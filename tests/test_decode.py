@@ -124,6 +124,14 @@ def test_no_plan_where_the_module_calls_must_happen():
     assert decode_plan(model) is not None
     assert decode_plan(model.train()) is None
     model.eval()
+    model.__class__ = type("TracedGPT", (type(model),), {"forward": lambda self, *a, **k: None})
+    assert decode_plan(model) is None  # a GPT subclass with its own forward keeps it
+    model.__class__ = model.__class__.__base__
+    attn = model.decoder.blocks[0].attn
+    attn.__class__ = type("MyAttention", (type(attn),), {"_project": lambda self, *a: None})
+    assert decode_plan(model) is None  # so does a block part overriding what the plan replicates
+    attn.__class__ = attn.__class__.__base__
+    assert decode_plan(model) is not None
     s2s = llmlab.build_model(tiny(family="seq2seq"), seed=0).eval()
     assert decode_plan(s2s) is None
     classifier = llmlab.build_model(tiny(n_labels=2), seed=0).eval()

@@ -22,6 +22,8 @@ against ``context`` times for recomputing the window at every token).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -58,11 +60,15 @@ class Stepper:
         if source is not None:
             self.memory, _ = model.encode(source, source_mask)
         self.cache: KVCache | None = None
-        self.plan: DecodePlan | None = None  # the cached one-token step, where it applies
-        self.planned = False  # the plan is built at the first step: a 1-token call needs none
         if use_cache:
             size = self.context if keep is not None else min(self.context, P + max_new_tokens)
             self.cache = KVCache.for_model(model, B, size)
+
+    @functools.cached_property
+    def plan(self) -> DecodePlan | None:
+        """The cached one-token step, where one applies; built at the first step, so a
+        one-token call builds none."""
+        return decode_plan(self.model)
 
     # ------------------------------------------------------------------ model calls
     def _run(self, ids: Tensor, mask: Tensor | None, cache: KVCache | None) -> Tensor:
@@ -100,8 +106,6 @@ class Stepper:
         if self.cache is None:
             return self._window()
         mask = None if self.mask is None else self.mask[:, self.start:self.length]
-        if not self.planned:
-            self.plan, self.planned = decode_plan(self.model), True
         if self.plan is not None:
             return self.plan.step(self.seq[:, L:L + 1], mask, self.cache)
         return self._run(self.seq[:, L:L + 1], mask, self.cache)
