@@ -116,6 +116,25 @@ def test_run_history_overlays_the_curves_of_ticked_runs(lab: Lab) -> None:
     assert panel.locator(".llmlab-LineChart-svg text", has_text="val/loss").count() == 1
 
 
+def test_run_history_polls_without_replacing_unchanged_rows(lab: Lab) -> None:
+    """While a run is running the panel re-lists every few seconds. A poll that finds the
+    same runs must leave the row nodes alone: a row rebuilt between mouse-down and mouse-up
+    loses the user's click (and focus, and the table's scroll position)."""
+    panel = run_history(lab)
+    panel.locator("tbody tr").first.evaluate("tr => { window.firstRow = tr; }")
+    lists: list[str] = []
+    lab.page.on("requestfinished",
+                lambda r: lists.append(r.url) if "/llmlab/api/runs?" in r.url else None)
+    for _ in range(100):
+        if len(lists) >= 2:
+            break
+        lab.page.wait_for_timeout(100)
+    assert len(lists) >= 2, "the panel did not poll while a run is running"
+    lab.page.wait_for_timeout(300)  # the panel renders what the last poll returned
+    assert panel.locator("tbody tr").first.evaluate("tr => tr === window.firstRow")
+    assert panel.locator("tbody tr").count() == 3
+
+
 def test_run_history_inserts_code_and_opens_the_folder(lab: Lab, root: Path,
                                                        monkeypatch) -> None:
     panel = run_history(lab)

@@ -286,8 +286,15 @@ export class RunHistoryPanel extends LlmlabPanel {
     const { commands } = this._lab.app;
     if (relative !== null && commands.hasCommand('filebrowser:go-to-path')) {
       const path = relative ? `${relative}/${run.id}` : run.id;
-      await commands.execute('filebrowser:go-to-path', { path });
-      this._message.show(`Showing ${path} in the file browser.`, 'success');
+      try {
+        await commands.execute('filebrowser:go-to-path', { path });
+        this._message.show(`Showing ${path} in the file browser.`, 'success');
+      } catch (error) {
+        this._message.show(
+          `Cannot show ${path} in the file browser: ${errorMessage(error)}`,
+          'error'
+        );
+      }
       return;
     }
     const separator = this._store.includes('/') ? '/' : '\\';

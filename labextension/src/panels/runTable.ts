@@ -61,6 +61,14 @@ export class RunTable {
   private _descending = true;
   private _page = 0;
   private _selected: string[] = [];
+  private _body: HTMLElement | null = null;
+  private readonly _pagerHost = h('div', {});
+  private _renderedSort = '';
+  private _renderedPager = '';
+  private readonly _rowNodes = new Map<
+    string,
+    { key: string; node: HTMLElement }
+  >();
 
   constructor(private readonly _handlers: IRunTableHandlers) {}
 
@@ -116,8 +124,13 @@ export class RunTable {
     this._handlers.selectionChanged(this.selected);
   }
 
+  /**
+   * Show the current page. Only what changed is rebuilt: a poll that finds the same runs
+   * leaves every node in place, so a click, focus or scroll position survives it.
+   */
   private _render(): void {
     if (!this._rows.length) {
+      this._body = null;
       this.node.replaceChildren(
         h('p', { class: 'llmlab-Empty' }, 'No runs match.')
       );
@@ -125,6 +138,33 @@ export class RunTable {
     }
     const start = this._page * PAGE_SIZE;
     const page = this._sorted().slice(start, start + PAGE_SIZE);
+    const sort = `${String(this._sortKey)} ${this._descending}`;
+    if (!this._body || sort !== this._renderedSort) {
+      this._body = h('tbody', {});
+      this._renderedSort = sort;
+      this._renderedPager = '';
+      this.node.replaceChildren(
+        h(
+          'div',
+          { class: 'llmlab-TableScroll' },
+          h('table', { class: 'llmlab-Table' }, this._head(), this._body)
+        ),
+        this._pagerHost
+      );
+    }
+    placeChildren(
+      this._body,
+      page.map(run => this._cachedRow(run))
+    );
+    this._forgetRowsNotIn(page);
+    const pager = `${this._page} ${this._pageCount()} ${start} ${page.length} ${this._rows.length}`;
+    if (pager !== this._renderedPager) {
+      this._renderedPager = pager;
+      this._pagerHost.replaceChildren(this._pager(start, page.length));
+    }
+  }
+
+  private _head(): HTMLElement {
     const headers = COLUMNS.map(column => {
       const sorted = column.key === this._sortKey;
       const th = h(
@@ -144,26 +184,47 @@ export class RunTable {
       th.addEventListener('click', () => this._sortBy(column.key));
       return th;
     });
-    const table = h(
-      'table',
-      { class: 'llmlab-Table' },
+    return h(
+      'thead',
+      {},
       h(
-        'thead',
+        'tr',
         {},
-        h(
-          'tr',
-          {},
-          h('th', { title: 'Tick runs to compare their curves' }),
-          ...headers,
-          h('th', {})
-        )
-      ),
-      h('tbody', {}, ...page.map(run => this._row(run)))
+        h('th', { title: 'Tick runs to compare their curves' }),
+        ...headers,
+        h('th', {})
+      )
     );
-    this.node.replaceChildren(
-      h('div', { class: 'llmlab-TableScroll' }, table),
-      this._pager(start, page.length)
-    );
+  }
+
+  /** The row of `run`: the one already shown when nothing it shows (or its tick) changed. */
+  private _cachedRow(run: IRunRow): HTMLElement {
+    const shown: unknown[] = [
+      this._selected.indexOf(run.id),
+      run.id,
+      run.kind,
+      run.family,
+      run.tags,
+      run.error,
+      ...COLUMNS.map(column => run[column.key])
+    ];
+    const key = JSON.stringify(shown);
+    const cached = this._rowNodes.get(run.id);
+    if (cached?.key === key) {
+      return cached.node;
+    }
+    const node = this._row(run);
+    this._rowNodes.set(run.id, { key, node });
+    return node;
+  }
+
+  private _forgetRowsNotIn(page: IRunRow[]): void {
+    const shown = new Set(page.map(r => r.id));
+    for (const id of this._rowNodes.keys()) {
+      if (!shown.has(id)) {
+        this._rowNodes.delete(id);
+      }
+    }
   }
 
   private _row(run: IRunRow): HTMLElement {
@@ -261,4 +322,17 @@ function statusBadge(run: IRunRow): Node {
     },
     run.status
   );
+}
+
+/** Make `parent`'s children exactly `nodes`, moving only those not already in place. */
+function placeChildren(parent: HTMLElement, nodes: HTMLElement[]): void {
+  nodes.forEach((node, i) => {
+    const current = parent.children[i] ?? null;
+    if (current !== node) {
+      parent.insertBefore(node, current);
+    }
+  });
+  while (parent.children.length > nodes.length) {
+    parent.lastElementChild!.remove();
+  }
 }
