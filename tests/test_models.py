@@ -230,6 +230,23 @@ def test_seq2seq_decoder_cache_matches_full_decode():
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [[1, 0], [1, 1, 0, 0, 1]], ids=["permute", "expand"])
+def test_reordered_cache_continues_like_the_reordered_batch(rows):
+    """Beam search keeps, repeats and swaps rows of the cache; the next step must then see
+    exactly the keys/values of the rows it was given."""
+    from llmlab.models import KVCache
+
+    model = llmlab.build_model(tiny("gpt", pos_encoding="rope"), seed=0).eval()
+    ids = torch.randint(0, V, (2, 6))
+    cache = KVCache.for_model(model, batch_size=2)
+    model(ids[:, :5], cache=cache)
+    index = torch.tensor(rows)
+    cache.reorder(index)
+    step = model(ids[index, 5:], cache=cache).logits[:, -1]
+    assert torch.allclose(step, model(ids[index]).logits[:, -1], atol=1e-5)
+    assert cache.keys[0].shape[0] == len(rows) and cache.length == 6
+
+
 def test_cache_overflow_and_mask_shape_errors():
     from llmlab.models import KVCache
 

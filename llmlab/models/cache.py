@@ -59,10 +59,16 @@ class KVCache:
         self.length += n_tokens
 
     def reorder(self, rows: Tensor) -> None:
-        """Keep batch rows ``rows`` (beam search): row i becomes old row ``rows[i]``."""
+        """Keep batch rows ``rows`` (beam search): row i becomes old row ``rows[i]``.
+
+        Only the ``length`` cached positions are copied, in place when the batch size stays.
+        """
         for buffers in (self.keys, self.values):
             for i, buf in enumerate(buffers):
-                buffers[i] = buf.index_select(0, rows)
+                kept = buf[:, :, :self.length].index_select(0, rows)
+                if len(rows) != buf.shape[0]:
+                    buffers[i] = buf = buf.new_empty(len(rows), *buf.shape[1:])
+                buf[:, :, :self.length] = kept
         self.cross = [None if kv is None else (kv[0].index_select(0, rows),
                                                kv[1].index_select(0, rows)) for kv in self.cross]
 
