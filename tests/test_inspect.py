@@ -408,6 +408,19 @@ def test_snapshot_round_trip(gpt, tok, run):
         cap.save(run, "../escape")
 
 
+def test_snapshot_with_a_short_lens_still_shows_it(gpt, tok, tmp_path):
+    """A lens saved with top_k=3 is what a loaded capture (and its widget) shows; asking for
+    more than was saved, without a model, says why not."""
+    cap = inspect(gpt, tok, TEXT, logit_lens=True, top_k=3)
+    back = load_snapshot(cap.save(tmp_path / "snap"))
+    assert back.logit_lens().ids.shape[-1] == 3
+    lens, _ = back.show().answer({"type": "lens", "id": 1, "position": 2})
+    assert lens["tokens"] == cap.logit_lens().rows(2)["tokens"]
+    assert all(len(top) == 3 for top in lens["tokens"])
+    with pytest.raises(InputError, match="no model"):
+        back.logit_lens(k=5)
+
+
 def test_snapshot_seq2seq_without_model_has_no_lens(tok, tmp_path):
     cap = inspect(tiny("seq2seq", tok), tok, "the animal", "street")
     back = load_snapshot(cap.save(tmp_path / "snap"))

@@ -1,6 +1,7 @@
 """The Attention inspector panel in a real JupyterLab, in headless Chromium, offline.
 
-One `jupyter lab` serves the module with a run store holding a readable snapshot and three
+One `jupyter lab` serves the module with a run store holding a readable snapshot (saved with
+its logit lens) and three
 that cannot be opened (a newer format version, an older one, a save cut short), plus a run
 folder without a manifest. Screenshots go to the test artifacts (lab_helpers.screenshot).
 """
@@ -17,7 +18,7 @@ from lab_helpers import Lab, screenshot
 
 import llmlab
 import llmlab.runs
-from llmlab.attention import inspect
+from llmlab.attention import inspect, load_snapshot
 
 PANEL = "#llmlab-attention-inspector"
 TEXT = "the animal didn't cross the street"
@@ -30,7 +31,7 @@ def root(tmp_path_factory) -> Iterator[Path]:
     tok = llmlab.CharTokenizer.train(TEXT + " .", special_tokens="bert")
     cfg = llmlab.ModelConfig(family="gpt", n_layer=2, n_head=4, d_model=32, context_length=64,
                              vocab_size=tok.vocab_size)
-    cap = inspect(llmlab.build_model(cfg, seed=0), tok, TEXT)
+    cap = inspect(llmlab.build_model(cfg, seed=0), tok, TEXT, logit_lens=True)
     broken = llmlab.runs.create(store=store, name="broken", capture_git=False)
     for name in ("half", "newer", "older"):
         cap.save(broken, name)
@@ -111,6 +112,22 @@ def test_panel_opens_a_snapshot_and_draws_a_head(lab: Lab, root: Path) -> None:
     assert lab.page.evaluate(
         "() => performance.getEntriesByName('llmlab:snapshot-first-draw').length") == 1
     screenshot(lab.page, "attention-inspector-head")
+
+
+def test_panel_shows_the_saved_logit_lens_of_a_token(lab: Lab, root: Path) -> None:
+    panel = open_panel(lab)
+    drawn_key(lab, "decoder|1|mean|0|0")
+    panel.locator(".llmlab-insp-token").nth(12).click()
+    lens = panel.locator(".llmlab-insp-lens table")
+    lens.wait_for()
+    assert lens.locator("tr").count() == 1 + 3  # a header, the embeddings and two layers
+    run = llmlab.runs.get(llmlab.runs.list(root / "llmlab-runs").filter(
+        name="tired-animal")["id"][0], store=root / "llmlab-runs")
+    saved = load_snapshot(run, "sentence").logit_lens().at(12)
+    last = lens.locator("tr").nth(3).locator("td").first.inner_text()
+    _, prob = saved[-1][1][0]  # the model's own top prediction
+    assert last.endswith(f"{100 * prob:.1f}%")
+    assert "logit lens at 12" in panel.locator(".llmlab-insp-lens").inner_text()
 
 
 def test_panel_says_why_a_snapshot_cannot_open(lab: Lab) -> None:

@@ -31,7 +31,7 @@ def tiny(family: str, tok, **kw) -> Any:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tok) -> Any:
-    """Runs: 'gpt' with a full snapshot and one of heads 1 and 3 of layer 1, 'seq2seq' with
+    """Runs: 'gpt' with a full snapshot (with a logit lens) and one of heads 1 and 3 of layer 1, 'seq2seq' with
     encoder, decoder and cross attention, 'plain' with none, and broken snapshots in 'broken'."""
     path = tmp_path_factory.mktemp("store")
 
@@ -39,7 +39,7 @@ def store(tmp_path_factory, tok) -> Any:
         return llmlab.runs.create(store=path, name=name, capture_git=False)
 
     gpt = run("gpt")
-    inspect(tiny("gpt", tok), tok, TEXT).save(gpt, "full")
+    inspect(tiny("gpt", tok), tok, TEXT, logit_lens=True, top_k=3).save(gpt, "full")
     inspect(tiny("gpt", tok), tok, TEXT, layers=[1], heads=[1, 3]).save(gpt, "some")
     gpt.finish()
     s2s = run("seq2seq")
@@ -139,6 +139,7 @@ async def test_metadata_describes_the_snapshot_for_the_inspector(jp_fetch, store
 
     full = (await get_json(jp_fetch, "runs", rid, "attention", "full"))["inspector"]
     assert full["kinds"][0]["rollout"] is True
+    assert full["lens_side"] == "decoder"  # saved with its logit lens
     thumbs = await fetch(jp_fetch, "runs", rid, "attention", "full", "thumbs")
     k = full["kinds"][0]
     assert len(thumbs.body) == 2 * 4 * k["thumb_rows"] * k["thumb_cols"]
@@ -170,6 +171,32 @@ async def test_cross_attention_matrix_is_queries_by_keys(jp_fetch, store):
     response = await fetch(jp_fetch, "runs", rid, "attention", "pair", "matrix",
                            kind="cross", layer="0", head="1")
     assert as_matrix(response).shape == tuple(meta["kinds"]["cross"]["shape"])
+
+
+async def test_lens_gives_what_the_widget_sends_at_a_position(jp_fetch, store):
+    rid = run_id(store, "gpt")
+    rows = await get_json(jp_fetch, "runs", rid, "attention", "full", "lens", position="4")
+    cap = load_snapshot(llmlab.runs.get(rid, store=store), "full")
+    widget_rows = llmlab.attention.AttentionInspector(cap).lens_message(4)
+    assert rows == {k: v for k, v in widget_rows.items() if k != "type"}
+    assert rows["layers"] == ["embeddings", "layer 0", "layer 1"]
+    assert len(rows["tokens"]) == 3 and all(len(top) == 3 for top in rows["tokens"])
+    assert rows["tokens"][-1] == [t for t, _ in cap.logit_lens().at(4)[-1][1]]
+
+
+@pytest.mark.parametrize("snapshot, params, expected", [
+    ("full", {}, (400, "give the token position")),
+    ("full", {"position": "x"}, (400, "not an integer")),
+    ("full", {"position": "-1"}, (400, "must be between")),
+    ("full", {"position": "999"}, (400, "position=999 is not a token position (0 .. ")),
+    ("some", {"position": "0"}, (404, "has no logit lens; save one from llmlab.inspect(")),
+])
+async def test_bad_lens_requests_say_what_to_fix(jp_fetch, store, snapshot, params, expected):
+    code, needle = expected
+    response = await fetch(jp_fetch, "runs", run_id(store, "gpt"), "attention", snapshot,
+                           "lens", **params)
+    assert response.code == code, response.body
+    assert needle in json.loads(response.body)["message"]
 
 
 @pytest.mark.parametrize("params, needle", [

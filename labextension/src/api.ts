@@ -12,7 +12,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { decodeFloat16 } from './inspector/data';
-import type { IMatrix, IMatrixRequest, IMeta } from './inspector/types';
+import type { ILensRows, IMatrix, IMatrixRequest, IMeta } from './inspector/types';
 
 /** URL prefix of every llmlab REST endpoint, relative to the server's base URL. */
 export const API_PREFIX = 'llmlab/api';
@@ -316,6 +316,15 @@ export function snapshotInfo(runId: string, name: string): Promise<ISnapshotInfo
 /** All thumbnails of a snapshot, uint8, laid out as its inspector meta says. */
 export async function snapshotThumbs(runId: string, name: string): Promise<Uint8Array> {
   return new Uint8Array((await requestBinary(`${snapshotPath(runId, name)}/thumbs`)).body);
+}
+
+/** The saved logit lens at one token position (a 404 when the snapshot has none). */
+export function snapshotLens(
+  runId: string,
+  name: string,
+  position: number
+): Promise<ILensRows> {
+  return requestAPI(`${snapshotPath(runId, name)}/lens?position=${position}`);
 }
 
 /** The query of a matrix request (`agg` "head" sends the head number). */

@@ -246,12 +246,15 @@ class Capture:
         return self._rollouts[key]
 
     # ------------------------------------------------------------------ logit lens
-    def logit_lens(self, k: int = 5) -> LogitLens:
+    def logit_lens(self, k: int | None = None) -> LogitLens:
         """Top-``k`` predictions after every layer (see :class:`LogitLens`).
 
         Computed at capture time with ``inspect(..., logit_lens=True)``, else now from the
         model (one more forward pass). A loaded snapshot has a lens only if it was saved with one.
+        ``k=None`` gives the lens as it was captured, or the top 5 when it is computed now.
         """
+        if k is None:
+            k = self._lens.ids.shape[-1] if self._lens is not None else 5
         if self._lens is not None and self._lens.ids.shape[-1] >= k:
             lens = self._lens
             if lens.ids.shape[-1] == k:

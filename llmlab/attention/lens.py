@@ -58,6 +58,20 @@ class LogitLens:
             for i, name in enumerate(self.layer_names)
         ]
 
+    def rows(self, position: int) -> dict:
+        """The predictions after every layer at ``position`` as the inspector front end reads
+        them: ``{"position", "what", "layers", "tokens": [layer][k], "probs": [layer][k]}``.
+
+        >>> cap.logit_lens().rows(4)["tokens"][-1]     # the model's own top k  # doctest: +SKIP
+        """
+        n = self.ids.shape[1]
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < n:
+            raise InputError(f"position={position!r} is not a token position (0 .. {n - 1}).")
+        return {"position": position, "what": self.what, "layers": self.layer_names,
+                "tokens": [layer[position] for layer in self.tokens],
+                "probs": [[round(p, 5) for p in row]
+                          for row in self.probs[:, position].float().tolist()]}
+
     def top1(self) -> list[list[str]]:
         """The most likely token per layer and position: ``[layers + 1][P]`` strings."""
         return [[row[0] for row in layer] for layer in self.tokens]

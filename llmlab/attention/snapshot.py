@@ -336,6 +336,20 @@ class SnapshotReader:
         """uint8 ``[layers, heads, t, s]`` thumbnails of a kind."""
         return self._load(self.meta["kinds"][kind]["thumbs"])[""]
 
+    def lens(self) -> LogitLens | None:
+        """The saved logit lens (top-k per layer and position), or None when none was saved."""
+        info = self.meta.get("lens")
+        if not info:
+            return None
+        arrays = self._load(info["file"])
+        vocab = info["vocab"]
+        ids = torch.from_numpy(arrays["ids"].astype(np.int64))
+        tokens = [[[vocab.get(str(i), f"<{i}>") for i in row] for row in layer]
+                  for layer in ids.tolist()]
+        return LogitLens(list(info["layers"]), ids,
+                         torch.from_numpy(arrays["probs"].astype(np.float32)), tokens,
+                         info["side"], info["what"])
+
     def capture(self) -> Capture:
         """Everything, as a :class:`Capture` (attention in float16)."""
         m = self.meta
@@ -354,23 +368,13 @@ class SnapshotReader:
                     f"the {kind} attention in {self.path} has shape "
                     f"{tuple(attention[kind].shape)}, the snapshot says {expected}; save again."
                 )
-        predictions = lens = None
+        predictions, lens = None, self.lens()
         if m.get("predictions"):
             arrays = self._load(m["predictions"]["file"])
             vocab = m["predictions"]["vocab"]
             ids = torch.from_numpy(arrays["ids"].astype(np.int64))
             predictions = TopK(ids, torch.from_numpy(arrays["probs"].astype(np.float32)),
                                [[vocab.get(str(i), f"<{i}>") for i in row] for row in ids.tolist()])
-        if m.get("lens"):
-            info = m["lens"]
-            arrays = self._load(info["file"])
-            vocab = info["vocab"]
-            ids = torch.from_numpy(arrays["ids"].astype(np.int64))
-            tokens = [[[vocab.get(str(i), f"<{i}>") for i in row] for row in layer]
-                      for layer in ids.tolist()]
-            lens = LogitLens(list(info["layers"]), ids,
-                             torch.from_numpy(arrays["probs"].astype(np.float32)), tokens,
-                             info["side"], info["what"])
         return Capture(family=m["family"], attention=attention, layers=layers,
                        heads=list(m["heads"]), n_heads=m.get("n_heads", len(m["heads"])),
                        n_layers=n_layers, sides=sides, config=m.get("config"),

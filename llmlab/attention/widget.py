@@ -193,15 +193,8 @@ class AttentionInspector(anywidget.AnyWidget):
         return message
 
     def lens_message(self, position: Any) -> dict:
-        """Top-5 predictions after every layer at one position of the lens side."""
-        lens = self.capture.logit_lens()
-        n = lens.ids.shape[1]
-        if not isinstance(position, int) or not 0 <= position < n:
-            raise InputError(f"position={position!r} is not a token position (0 .. {n - 1}).")
-        return {"type": "lens", "position": position, "what": lens.what,
-                "layers": lens.layer_names,
-                "tokens": [layer[position] for layer in lens.tokens],
-                "probs": [[round(p, 5) for p in row] for row in lens.probs[:, position].tolist()]}
+        """The predictions after every layer at one position of the lens side."""
+        return {"type": "lens", **self.capture.logit_lens().rows(position)}
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs: Any):

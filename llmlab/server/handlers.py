@@ -16,6 +16,7 @@
 ``GET  runs/<id>/attention/<name>/thumbs``   all thumbnails, uint8 (offsets in ``meta``)
 ``GET  runs/<id>/attention/<name>/matrix``   ``?kind=&layer=&head=&hide_first=&merge_words=``:
                                              one matrix, little-endian float16, binary
+``GET  runs/<id>/attention/<name>/lens``     ``?position=``: the saved logit lens there, JSON
 ===========================================  ===================================================
 
 Every handler is authenticated (token or login) and authorized against the ``llmlab``
@@ -359,6 +360,22 @@ class SnapshotMatrixHandler(SnapshotAPIHandler):
         self.binary(body, shape=f"{rows},{cols}", dtype="float16")
 
 
+class SnapshotLensHandler(SnapshotAPIHandler):
+    """``GET runs/<id>/attention/<name>/lens?position=N``: the top predictions after every
+    layer at one token position (404 when the snapshot was saved without a logit lens)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        from llmlab.server.snapshots import lens_rows
+
+        if self.get_query_argument("position", None) is None:
+            self.fail(400, "give the token position: lens?position=0")
+        position = self.int_arg("position", 0, 0, 10**7)
+        snap = await self.snapshot(run_id, name)
+        self.reply(await self.off_loop(lens_rows, snap, position))
+
+
 def _config(data: Any):
     from llmlab.config import ModelConfig
 
@@ -380,6 +397,7 @@ ROUTES = [
     (r"runs/([^/]+)/attention/([^/]+)", SnapshotHandler),
     (r"runs/([^/]+)/attention/([^/]+)/thumbs", SnapshotThumbsHandler),
     (r"runs/([^/]+)/attention/([^/]+)/matrix", SnapshotMatrixHandler),
+    (r"runs/([^/]+)/attention/([^/]+)/lens", SnapshotLensHandler),
 ]
 
 

@@ -9,6 +9,7 @@ answer needs, so the panel shows exactly what the notebook widget shows.
 >>> entries = list_snapshots(RunStore("llmlab-runs"))          # doctest: +SKIP
 >>> snap = open_snapshot(store.get(run_id), "tired-animal")     # doctest: +SKIP
 >>> body, (rows, cols) = matrix_bytes(snap, "decoder", 3, 5)    # doctest: +SKIP
+>>> lens_rows(snap, 4)["tokens"][-1]                           # doctest: +SKIP
 
 torch, numpy and the snapshot reader are imported on first use, not when the server starts.
 """
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmlab.runs import Run, RunStore
 
 __all__ = ["AGGREGATES", "OpenSnapshot", "SnapshotRequestError",
-           "list_snapshots", "matrix_bytes", "open_snapshot"]
+           "lens_rows", "list_snapshots", "matrix_bytes", "open_snapshot"]
 
 #: What the front end may ask for instead of a head number (as the widget accepts).
 AGGREGATES = ("mean", "max", "rollout")
@@ -116,6 +117,7 @@ class OpenSnapshot:
     thumbs: bytes
     key: tuple = ()
     matrices: OrderedDict = field(default_factory=OrderedDict)
+    lens: Any = None  # the saved LogitLens, read on the first lens request
 
     def describe(self) -> dict[str, Any]:
         """Metadata for the panel: the snapshot's own fields and the inspector's ``meta``."""
@@ -208,8 +210,31 @@ def _inspector_meta(reader: SnapshotReader, run: Run) -> tuple[dict[str, Any], b
         side = Side(s.get("text"), list(s["ids"]), list(s["tokens"]), list(s["special"]))
         sides[name] = {"tokens": side.tokens, "word_of": side.word_index, "words": side.words}
     title = f"{run.name} / {reader.path.name}"
+    lens_side = (meta.get("lens") or {}).get("side", "")
     return ({"title": title, "family": meta["family"], "kinds": kinds, "sides": sides,
-             "lens_side": ""}, b"".join(chunks))
+             "lens_side": lens_side}, b"".join(chunks))
+
+
+# ====================================================================== logit lens
+def lens_rows(snap: OpenSnapshot, position: int) -> dict[str, Any]:
+    """The saved logit lens at ``position`` of its side, as the widget sends it: 404 when
+    the snapshot has no lens, 400 for a position outside the tokens."""
+    from llmlab.attention.snapshot import SnapshotError
+    from llmlab.errors import InputError
+
+    if not snap.reader.meta.get("lens"):
+        raise SnapshotRequestError(
+            404, f"snapshot {snap.reader.path.name!r} has no logit lens; save one from "
+                 "llmlab.inspect(model, tok, text, logit_lens=True).")
+    if snap.lens is None:
+        try:
+            snap.lens = snap.reader.lens()
+        except SnapshotError as err:
+            raise SnapshotRequestError(422, str(err)) from None
+    try:
+        return snap.lens.rows(position)
+    except InputError as err:
+        raise SnapshotRequestError(400, str(err)) from None
 
 
 # ====================================================================== matrices

@@ -1,14 +1,21 @@
 /**
  * The attention inspector's host for a snapshot in the run store: the description and the
  * thumbnails arrive once, each matrix is fetched from the server when the view asks for it
- * (cached and queued by the same MatrixQueue as the notebook widget's host).
+ * (cached and queued by the same MatrixQueue as the notebook widget's host), and so is the
+ * saved logit lens at a token.
  *
  *   const host = new SnapshotHost(await snapshotInfo(id, name), await snapshotThumbs(id, name));
  *   const view = new InspectorView(host);
  */
-import { ISnapshotInfo, snapshotMatrix } from '../api';
+import { ISnapshotInfo, snapshotLens, snapshotMatrix } from '../api';
 import { MatrixQueue } from '../inspector/requests';
-import type { IInspectorHost, IMatrix, IMatrixRequest, IMeta } from '../inspector/types';
+import type {
+  IInspectorHost,
+  ILensRows,
+  IMatrix,
+  IMatrixRequest,
+  IMeta
+} from '../inspector/types';
 
 /** Matrices kept in the browser (a 1,024-token head is 4 MB as float32). */
 const CACHE = 6;
@@ -36,5 +43,10 @@ export class SnapshotHost implements IInspectorHost {
 
   matrix(request: IMatrixRequest): Promise<IMatrix> {
     return this.queue.get(request);
+  }
+
+  /** The lens saved with the snapshot (the view asks only when `meta().lens_side` is set). */
+  lens(position: number): Promise<ILensRows> {
+    return snapshotLens(this.info.run_id, this.info.name, position);
   }
 }
