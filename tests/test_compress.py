@@ -227,6 +227,9 @@ def test_pruned_model_saves_loads_and_fine_tunes(trained, tok, data, tmp_path):
                             score_batches=1, finetune_steps=3, run_dir=tmp_path / "runs",
                             eval_batches=1, checkpoint_interval=0)
     assert llmlab.runs.get(pruned.run_id, tmp_path / "runs").status == "finished"
+    # the run history lists the size that was trained, not the size its config builds
+    listed = llmlab.runs.list(tmp_path / "runs").filter(id=pruned.run_id)["params"][0]
+    assert listed == pruned.num_params() < trained.num_params()
     assert not pruned.training
     folder = llmlab.save(pruned, tmp_path / "pruned", tokenizer=tok)
     again, _ = llmlab.load(folder)
@@ -294,6 +297,8 @@ def test_distillation_lowers_its_loss_and_records_both_configs(trained, tok, dat
     assert manifest["config"] == student_cfg.to_dict()
     assert manifest["distillation"]["teacher_config"] == trained.config.to_dict()
     assert manifest["distillation"]["temperature"] == 2.0
+    assert manifest["params"] is None  # the student is what its config builds
+    assert llmlab.runs.list(tmp_path)["params"][0] == student.num_params()
     assert not any(p.requires_grad is False for p in student.parameters())
     # the Trainer's checkpoint holds the student alone, loadable as a plain model
     loaded, _ = llmlab.load(run.latest_checkpoint() / "model")

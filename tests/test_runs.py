@@ -134,6 +134,17 @@ def test_compaction_merges_parts_without_losing_rows(store):
     assert run.metrics["step"].to_list() == list(range(7))
 
 
+def test_listed_params_come_from_the_manifest_count_before_the_config(store):
+    built = new_run(store, name="built", config=CFG)
+    pruned = new_run(store, name="pruned", config=CFG, params=1234)
+    listed = dict(llmlab.runs.list(store.path).select("name", "params").rows())
+    assert listed == {"built": param_count(CFG), "pruned": 1234}
+    assert built.manifest["params"] is None and pruned.manifest["params"] == 1234
+    for bad in (-1, 2.5, True, "12"):
+        with pytest.raises(ValueError, match="run params must be a non-negative int"):
+            new_run(store, params=bad)
+
+
 def test_manifest_values_are_strict_json(store):
     run = new_run(store, training={"out": Path("/tmp/x"), "betas": (0.9, 0.95)})
     run.log_metrics({"train/loss": math.nan, "ok": 1.0}, step=3)

@@ -90,6 +90,10 @@ class DistillationModel(nn.Module):
         self.teacher.eval()
         return self
 
+    def num_params(self) -> int:
+        """The student's parameters (the frozen teacher is not part of what is trained)."""
+        return sum(p.numel() for p in self.student.parameters())
+
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
         return self.student.state_dict(*args, **kwargs)
 

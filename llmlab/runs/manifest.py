@@ -111,10 +111,13 @@ def new_manifest(run_id: str, *, name: str | None = None, kind: str = "train",
                  config: Any = None, training: Mapping[str, Any] | None = None,
                  seed: int | None = None, data: Mapping[str, Any] | None = None,
                  device: str | None = None, tags: Any = (),
-                 git: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 git: Mapping[str, Any] | None = None,
+                 params: int | None = None) -> dict[str, Any]:
     """The manifest of a new run: status "running", versions, host and pid captured now.
 
     ``git`` is what :func:`git_info` returned (the caller runs git once, not per attempt).
+    ``params`` is the model's parameter count when it differs from what ``config`` builds
+    (a head-pruned model keeps its original config).
     """
     now = now_iso()
     return {
@@ -122,7 +125,8 @@ def new_manifest(run_id: str, *, name: str | None = None, kind: str = "train",
         "name": run_id if name is None else _text("name", name),
         "kind": _text("kind", kind), "status": "running",
         "created_at": now, "started_at": now, "updated_at": now, "ended_at": None,
-        "config": _config_dict(config), "training": _mapping("training", training),
+        "config": _config_dict(config), "params": _count("params", params),
+        "training": _mapping("training", training),
         "hparams": None, "seed": seed, "data": _mapping("data", data),
         "device": None if device is None else str(device),
         "versions": package_versions(), "git": None if git is None else dict(git),
@@ -134,6 +138,12 @@ def new_manifest(run_id: str, *, name: str | None = None, kind: str = "train",
 def _text(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"run {field} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _count(field: str, value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"run {field} must be a non-negative int (or None), got {value!r}")
     return value
 
 

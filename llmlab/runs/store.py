@@ -86,7 +86,7 @@ class RunStore:
                training: dict[str, Any] | None = None, seed: int | None = None,
                data: dict[str, Any] | None = None, device: str | None = None,
                tags: Iterable[str] = (), auto_flush_seconds: float | None = 2.0,
-               capture_git: bool = True) -> Run:
+               capture_git: bool = True, params: int | None = None) -> Run:
         """Create a run with status "running" and return it (also a context manager).
 
         The run folder appears complete (with its manifest) or not at all; two processes
@@ -96,7 +96,7 @@ class RunStore:
         ...     run.log_metrics({"train/loss": 3.2}, step=1)
         """
         fields = dict(name=name, kind=kind, config=config, training=training, seed=seed,
-                      data=data, device=device, tags=tags,
+                      data=data, device=device, tags=tags, params=params,
                       git=git_info() if capture_git else None)
         self._make_folder()
         for _ in range(_ID_ATTEMPTS):
@@ -245,7 +245,9 @@ def _row(store: RunStore, run_id: str) -> dict[str, Any]:
         name=_str(manifest.get("name")) or run_id, kind=_str(manifest.get("kind")),
         status=effective_status(manifest), created_at=_str(manifest.get("created_at")),
         updated_at=_str(manifest.get("updated_at")), ended_at=_str(manifest.get("ended_at")),
-        family=_str(config.get("family")) if config else None, params=_params(config),
+        family=_str(config.get("family")) if config else None,
+        params=_int(manifest.get("params")) if manifest.get("params") is not None
+        else _params(config),
         steps=_int(manifest.get("last_step")), train_loss=_float(summary.get(TRAIN_LOSS)),
         val_loss=_float(summary.get(VAL_LOSS)), error=_str(manifest.get("error")),
         tags=[t for t in manifest.get("tags") or [] if isinstance(t, str)],

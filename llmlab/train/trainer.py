@@ -150,6 +150,7 @@ class Trainer:
         cfg = getattr(self.model, "config", None)
         return self.store.create(
             name=self.run_name, kind="train", config=cfg.to_dict() if cfg else None,
+            params=_params_unlike_config(self.model, cfg),
             training=self.config.to_dict(), seed=self.config.seed,
             data={"kind": type(self.data).__name__, "fingerprint": self.data.fingerprint,
                   "seq_len": self.data.seq_len},
@@ -330,6 +331,17 @@ class Trainer:
             accelerator.end_training()
         for cb in self.callbacks:
             cb.on_end(self, self.run)
+
+
+def _params_unlike_config(model: torch.nn.Module, cfg: Any) -> int | None:
+    """The model's parameter count when its config would build another (pruned heads)."""
+    count = getattr(model, "num_params", None)
+    if cfg is None or count is None:
+        return None
+    from llmlab.estimate import param_count
+
+    n = count()
+    return n if n != param_count(cfg) else None
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
