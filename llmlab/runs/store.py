@@ -241,13 +241,13 @@ def _row(store: RunStore, run_id: str) -> dict[str, Any]:
         return {**row, "status": CORRUPT, "error": str(exc)}
     config = _dict(manifest.get("config"))
     summary = _dict(manifest.get("summary")) or {}
+    counted = _int(manifest.get("params"))  # set when the model differs from its config
     row.update(
         name=_str(manifest.get("name")) or run_id, kind=_str(manifest.get("kind")),
         status=effective_status(manifest), created_at=_str(manifest.get("created_at")),
         updated_at=_str(manifest.get("updated_at")), ended_at=_str(manifest.get("ended_at")),
         family=_str(config.get("family")) if config else None,
-        params=_int(manifest.get("params")) if manifest.get("params") is not None
-        else _params(config),
+        params=counted if counted is not None else _params(config),
         steps=_int(manifest.get("last_step")), train_loss=_float(summary.get(TRAIN_LOSS)),
         val_loss=_float(summary.get(VAL_LOSS)), error=_str(manifest.get("error")),
         tags=[t for t in manifest.get("tags") or [] if isinstance(t, str)],
