@@ -17,7 +17,7 @@ import {
 } from '../api';
 import { attentionIcon } from '../icons';
 import { DRAWN_EVENT, InspectorView } from '../inspector';
-import { h, MessageLine } from './dom';
+import { button, h, MessageLine } from './dom';
 import { insertCodeCell } from './notebook';
 import { ILabContext, LlmlabPanel } from './panel';
 import { snapshotCode } from './python';
@@ -79,21 +79,19 @@ export class AttentionInspectorPanel extends LlmlabPanel {
       void this._openSelected();
     });
     this._snapshot.addEventListener('change', () => void this._openSelected());
-    const refresh = h(
-      'button',
+    const refresh = button(
+      'Refresh',
       { class: 'jp-Button llmlab-Button llmlab-Refresh', title: 'Reload the snapshot list' },
-      'Refresh'
+      () => void this.refresh()
     );
-    refresh.addEventListener('click', () => void this.refresh());
-    const insert = h(
-      'button',
+    const insert = button(
+      'Insert code',
       {
         class: 'jp-Button llmlab-Button llmlab-InsertSnapshot',
         title: 'Insert a cell that loads this snapshot into the current notebook'
       },
-      'Insert code'
+      () => void this._insertCode()
     );
-    insert.addEventListener('click', () => void this._insertCode());
     this._viewHost.addEventListener(DRAWN_EVENT, event => this._drawn(event as CustomEvent));
     this.body.append(
       h('div', { class: 'llmlab-Row' }, this._run, refresh),

@@ -1,7 +1,8 @@
 /**
  * Small DOM helpers shared by the panels: an element builder and a message line.
  *
- *   const button = h('button', { class: 'jp-Button', title: 'Save' }, 'Save');
+ *   const row = h('div', { class: 'llmlab-Row' }, 'Name');
+ *   const save = button('Save', { class: 'jp-Button' }, () => void store());
  *   status.show('Saved.', 'success');
  */
 
@@ -26,6 +27,17 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     }
   }
   element.append(...children.filter((c): c is Node | string => !!c));
+  return element;
+}
+
+/** A button with a label and attributes that calls `onClick` when clicked. */
+export function button(
+  label: string,
+  attributes: Attributes,
+  onClick: () => void
+): HTMLButtonElement {
+  const element = h('button', attributes, label);
+  element.addEventListener('click', onClick);
   return element;
 }
 

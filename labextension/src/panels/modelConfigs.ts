@@ -17,7 +17,7 @@ import {
   savedConfigs
 } from '../api';
 import { modelConfigsIcon } from '../icons';
-import { h, MessageLine } from './dom';
+import { button, h, MessageLine } from './dom';
 import { EstimateView } from './estimateView';
 import { formatBytes, formatCount } from './format';
 import { insertCodeCell } from './notebook';
@@ -102,31 +102,25 @@ export class ModelConfigsPanel extends LlmlabPanel {
     );
     this._name.addEventListener('input', () => this._checkName());
 
-    const reload = h(
-      'button',
-      {
-        class: 'jp-Button llmlab-Button',
-        title: 'Reload presets and saved configs'
-      },
-      'Reload'
+    const reload = button(
+      'Reload',
+      { class: 'jp-Button llmlab-Button', title: 'Reload presets and saved configs' },
+      () => void this._loadLists()
     );
-    reload.addEventListener('click', () => void this._loadLists());
-    const save = h(
-      'button',
+    const save = button(
+      'Save',
       { class: 'jp-Button jp-mod-accept llmlab-Button llmlab-Save' },
-      'Save'
+      () => void this._save()
     );
-    save.addEventListener('click', () => void this._save());
-    const insert = h(
-      'button',
+    const insert = button(
+      'Insert into notebook',
       {
         class: 'jp-Button llmlab-Button llmlab-InsertConfig',
         title:
           'Add a cell that builds this model below the active cell of the current notebook'
       },
-      'Insert into notebook'
+      () => void this._insert()
     );
-    insert.addEventListener('click', () => void this._insert());
     const help = h('input', { type: 'checkbox', checked: true });
     help.addEventListener('change', () =>
       this._formHost.classList.toggle('llmlab-mod-nohelp', !help.checked)

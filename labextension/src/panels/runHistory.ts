@@ -16,7 +16,7 @@ import {
   runMetrics
 } from '../api';
 import { runHistoryIcon } from '../icons';
-import { h, MessageLine } from './dom';
+import { button, h, MessageLine } from './dom';
 import { ISeries, lineChart, seriesColour } from './lineChart';
 import { insertCodeCell } from './notebook';
 import { ILabContext, LlmlabPanel } from './panel';
@@ -92,15 +92,11 @@ export class RunHistoryPanel extends LlmlabPanel {
     });
     this._status.addEventListener('change', () => void this.refresh());
     this._metric.addEventListener('change', () => void this._drawChart());
-    const refresh = h(
-      'button',
-      {
-        class: 'jp-Button llmlab-Button llmlab-Refresh',
-        title: 'Reload the run list'
-      },
-      'Refresh'
+    const refresh = button(
+      'Refresh',
+      { class: 'jp-Button llmlab-Button llmlab-Refresh', title: 'Reload the run list' },
+      () => void this.refresh()
     );
-    refresh.addEventListener('click', () => void this.refresh());
 
     this._table = new RunTable({
       selectionChanged: () => void this._drawChart(),

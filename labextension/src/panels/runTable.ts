@@ -7,7 +7,7 @@
  *   table.rows = page.runs;
  */
 import type { IRunRow } from '../api';
-import { h } from './dom';
+import { button, h } from './dom';
 import { formatCount, formatTime, formatValue } from './format';
 import { seriesColour } from './lineChart';
 
@@ -239,21 +239,19 @@ export class RunTable {
     if (index >= 0) {
       tick.style.borderLeftColor = seriesColour(index);
     }
-    const code = h(
-      'button',
+    const code = button(
+      'code',
       {
         class: 'llmlab-Action',
         title: 'Insert code that opens this run into the current notebook'
       },
-      'code'
+      () => this._handlers.insertCode(run)
     );
-    code.addEventListener('click', () => this._handlers.insertCode(run));
-    const folder = h(
-      'button',
+    const folder = button(
+      'folder',
       { class: 'llmlab-Action', title: "Open this run's folder" },
-      'folder'
+      () => this._handlers.openFolder(run)
     );
-    folder.addEventListener('click', () => this._handlers.openFolder(run));
     return h(
       'tr',
       { 'data-run-id': run.id, 'data-status': run.status },
@@ -269,25 +267,22 @@ export class RunTable {
     );
   }
 
+  private _turnPage(by: number): void {
+    this._page += by;
+    this._render();
+  }
+
   private _pager(start: number, shown: number): HTMLElement {
-    const previous = h(
-      'button',
+    const previous = button(
+      '‹ prev',
       { class: 'llmlab-Action', disabled: this._page === 0 },
-      '‹ prev'
+      () => this._turnPage(-1)
     );
-    const next = h(
-      'button',
+    const next = button(
+      'next ›',
       { class: 'llmlab-Action', disabled: this._page >= this._pageCount() - 1 },
-      'next ›'
+      () => this._turnPage(1)
     );
-    previous.addEventListener('click', () => {
-      this._page--;
-      this._render();
-    });
-    next.addEventListener('click', () => {
-      this._page++;
-      this._render();
-    });
     return h(
       'div',
       { class: 'llmlab-Pager' },
