@@ -222,15 +222,15 @@ def lens_rows(snap: OpenSnapshot, position: int) -> dict[str, Any]:
     from llmlab.attention.snapshot import SnapshotError
     from llmlab.errors import InputError
 
-    if not snap.reader.meta.get("lens"):
-        raise SnapshotRequestError(
-            404, f"snapshot {snap.reader.path.name!r} has no logit lens; save one from "
-                 "llmlab.inspect(model, tok, text, logit_lens=True).")
     if snap.lens is None:
         try:
             snap.lens = snap.reader.lens()
         except SnapshotError as err:
             raise SnapshotRequestError(422, str(err)) from None
+    if snap.lens is None:
+        raise SnapshotRequestError(
+            404, f"snapshot {snap.reader.path.name!r} has no logit lens; save one from "
+                 "llmlab.inspect(model, tok, text, logit_lens=True).")
     try:
         return snap.lens.rows(position)
     except InputError as err:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from llmlab.errors import LLMLabError
+from llmlab.estimate import param_count
 from llmlab.train.callbacks import Callback, ProgressBar
 from llmlab.train.config import TrainConfig, lr_at
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
@@ -338,8 +339,6 @@ def _params_unlike_config(model: torch.nn.Module, cfg: Any) -> int | None:
     count = getattr(model, "num_params", None)
     if cfg is None or count is None:
         return None
-    from llmlab.estimate import param_count
-
     n = count()
     return n if n != param_count(cfg) else None
 
