@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from llmlab.runs import (
     RunStoreWarning,
     is_valid_run_id,
 )
-from llmlab.runs.manifest import git_info
+from llmlab.runs.manifest import git_info, write_manifest
 
 CFG = ModelConfig(family="gpt", vocab_size=40, context_length=16, n_layer=2, n_head=2, d_model=16)
 LIST_COLUMNS = ["id", "name", "kind", "status", "created_at", "updated_at", "ended_at", "family",
@@ -37,6 +38,18 @@ LIST_COLUMNS = ["id", "name", "kind", "status", "created_at", "updated_at", "end
 @pytest.fixture
 def store(tmp_path):
     return RunStore(tmp_path / "runs")
+
+
+def part_names(folder):
+    """Part file names without the checksum they carry: part-00000001.arrow."""
+    return sorted(re.sub(r"\.[0-9a-f]{16}\.arrow$", ".arrow", p.name) for p in folder.iterdir())
+
+
+def part_path(folder, name):
+    """The file of part ``name`` (e.g. part-00000002.arrow), whatever its checksum."""
+    stem = name.removesuffix(".arrow")
+    (found,) = [p for p in folder.iterdir() if re.fullmatch(re.escape(stem) + r"(\.[0-9a-f]{16})?\.arrow", p.name)]
+    return found
 
 
 def new_run(store, **kw):
@@ -121,16 +134,16 @@ def test_compaction_merges_parts_without_losing_rows(store):
     for step in range(7):
         run.log_metrics({"loss": float(step)}, step=step)
         run.flush()
-    names = sorted(p.name for p in (run.path / "metrics").iterdir())
-    assert names == ["part-00000001-00000003.arrow", "part-00000004-00000006.arrow",
-                     "part-00000007.arrow"]
+    metrics = run.path / "metrics"
+    assert part_names(metrics) == ["part-00000001-00000003.arrow", "part-00000004-00000006.arrow",
+                                   "part-00000007.arrow"]
     assert run.metrics["loss"].to_list() == [float(s) for s in range(7)]
     # a crash between writing a range file and deleting its singles reads the same rows
-    (run.path / "metrics" / "part-00000002.arrow").write_bytes(
-        (run.path / "metrics" / "part-00000007.arrow").read_bytes())
+    last = part_path(metrics, "part-00000007.arrow")
+    (metrics / last.name.replace("00000007", "00000002")).write_bytes(last.read_bytes())
     assert run.metrics_long.height == 7
     run.finish()
-    assert [p.name for p in (run.path / "metrics").iterdir()] == ["part-00000001-00000007.arrow"]
+    assert part_names(metrics) == ["part-00000001-00000007.arrow"]
     assert run.metrics["step"].to_list() == list(range(7))
 
 
@@ -286,16 +299,18 @@ def test_corrupt_and_missing_manifests_are_listed_as_corrupt(store):
     missing = new_run(store, name="missing")
     (missing.path / "manifest.json").unlink()
     unknown = new_run(store, name="unknown")
-    data = json.loads((unknown.path / "manifest.json").read_text())
-    (unknown.path / "manifest.json").write_text(json.dumps({**data, "status": "exploded"}))
+    write_manifest(unknown.path, {**unknown.manifest, "status": "exploded"})
     newer = new_run(store, name="newer")
-    data = json.loads((newer.path / "manifest.json").read_text())
-    (newer.path / "manifest.json").write_text(json.dumps({**data, "format_version": 99}))
+    write_manifest(newer.path, {**newer.manifest, "format_version": 99})
+    edited = new_run(store, name="edited")
+    data = json.loads((edited.path / "manifest.json").read_text())
+    (edited.path / "manifest.json").write_text(json.dumps({**data, "name": "renamed"}))
 
     rows = {r["id"]: r for r in store.list().iter_rows(named=True)}
     assert rows[good.id]["status"] == "running"
     for run, fragment in [(garbage, "not valid JSON"), (missing, "missing"),
-                          (unknown, "not one of"), (newer, "upgrade llmlab")]:
+                          (unknown, "not one of"), (newer, "upgrade llmlab"),
+                          (edited, "does not match its checksum")]:
         assert rows[run.id]["status"] == "corrupt"
         assert fragment in rows[run.id]["error"]
         assert store.get(run.id).status == "corrupt"
@@ -309,14 +324,15 @@ def test_truncated_part_is_skipped_with_a_warning(store):
     for step in range(3):
         run.log_metrics({"a": float(step)}, step=step)
         run.flush()
-    part = run.path / "metrics" / "part-00000002.arrow"
+    part = part_path(run.path / "metrics", "part-00000002.arrow")
     data = part.read_bytes()
     part.write_bytes(data[: len(data) // 2])
-    (run.path / "metrics" / "part-00000009.arrow").write_bytes(b"")
+    (run.path / "metrics" / "part-00000009.arrow").write_bytes(b"")  # no checksum: foreign
     with pytest.warns(RunStoreWarning) as record:
         assert run.metrics["a"].to_list() == [0.0, 2.0]
     skipped = sorted(Path(str(w.message).split()[3]).name for w in record)
-    assert skipped == ["part-00000002.arrow", "part-00000009.arrow"]
+    assert skipped == [part.name, "part-00000009.arrow"]
+    assert "checksum mismatch" in str(record[0].message) + str(record[1].message)
 
 
 def test_temp_files_and_foreign_names_are_ignored(store):

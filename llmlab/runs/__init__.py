@@ -27,6 +27,7 @@ from llmlab.runs.layout import (
     FORMAT_VERSION,
     STATUSES,
     InvalidRunIdError,
+    RunLockedError,
     RunNotFoundError,
     RunStoreError,
     RunStoreWarning,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINT_COMPLETE", "FORMAT", "FORMAT_VERSION", "STATUSES", "InvalidRunIdError",
-    "Reproduction", "Run", "RunNotFoundError", "RunStore", "RunStoreError", "RunStoreWarning",
+    "Reproduction", "Run", "RunLockedError", "RunNotFoundError", "RunStore", "RunStoreError", "RunStoreWarning",
     "RunTracker", "compare", "create", "delete", "get", "is_valid_run_id", "list", "reproduce",
     "runs",
 ]

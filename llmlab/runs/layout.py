@@ -21,7 +21,7 @@ from llmlab.errors import LLMLabError
 #: ``manifest.json["format"]`` of every run folder.
 FORMAT = "llmlab-run"
 #: Bumped only when an older reader would misread a newer run (see the docs' version policy).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 MANIFEST_FILE = "manifest.json"
 METRICS_DIR = "metrics"
@@ -50,6 +50,10 @@ class RunStoreError(LLMLabError, OSError):
 
 class RunNotFoundError(RunStoreError, FileNotFoundError):
     """No run with the requested id in the store."""
+
+
+class RunLockedError(RunStoreError):
+    """Another process is writing the run (it holds the run's writer lock)."""
 
 
 class InvalidRunIdError(LLMLabError, ValueError):

@@ -2,7 +2,10 @@
 
 >>> m = new_manifest("20261123-071800-3f9a2c", seed=1)
 >>> m["status"], m["format_version"]
-('running', 1)
+('running', 2)
+
+On disk a manifest also holds ``checksum``: the SHA-256 of its other fields (see
+:func:`manifest_checksum`), which readers verify, so a damaged byte never reads as a value.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from llmlab._files import write_text_atomic
+from llmlab._files import read_regular_text, sha256_hex, write_text_atomic
 from llmlab.runs.layout import (
     CORRUPT,
     FORMAT,
@@ -37,6 +40,12 @@ VERSIONED_PACKAGES = ("llmlab", "torch", "accelerate", "polars")
 #: Fields ``update_manifest`` may not change: they identify the run and its format.
 FROZEN_FIELDS = frozenset({"format", "format_version", "id", "created_at"})
 GIT_TIMEOUT_S = 2.0
+#: Field holding the manifest's own checksum (``"sha256:<hex>"``); not part of what it covers.
+CHECKSUM_FIELD = "checksum"
+#: The largest manifest a reader reads: a real one is a few kB.
+MAX_MANIFEST_BYTES = 16 << 20
+#: Format version from which a manifest must carry a checksum and parts a sum in their names.
+CHECKSUMS_SINCE = 2
 
 
 def to_jsonable(value: Any) -> Any:
@@ -76,18 +85,54 @@ def _convert_object(value: Any) -> Any:
     return str(value)
 
 
+def manifest_checksum(manifest: Mapping[str, Any]) -> str:
+    """``"sha256:<hex>"`` of the manifest's fields other than ``checksum``, as canonical JSON
+    (sorted keys, no spaces), so re-indenting the file keeps it valid and changing a value
+    does not.
+
+    >>> manifest_checksum({"a": 1}) == manifest_checksum({"a": 1, "checksum": "x"})
+    True
+    """
+    body = {k: v for k, v in manifest.items() if k != CHECKSUM_FIELD}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    return "sha256:" + sha256_hex(text.encode("utf-8", "surrogatepass"))
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of the run in ``folder``; :class:`RunStoreError` saying why when unreadable."""
+    """The manifest of the run in ``folder``; :class:`RunStoreError` saying why when unreadable
+    (missing, not a regular file, not JSON, not a manifest, too new, or a checksum that does
+    not match). The returned dict has no ``checksum`` field.
+    """
     path = Path(folder) / MANIFEST_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path, MAX_MANIFEST_BYTES))
     except FileNotFoundError:
         raise RunStoreError(f"{path} is missing; this folder is not a complete run") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunStoreError(f"{path} is not valid JSON ({exc}); restore or delete the run"
+    except OSError as exc:
+        raise RunStoreError(f"{path} cannot be read ({exc}); restore or delete the run"
+                            ) from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RunStoreError(f"{path} is not valid JSON ({reason}); restore or delete the run"
                             ) from None
     _check_format(path, data)
+    _check_sum(path, data)
     return data
+
+
+def _check_sum(path: Path, data: dict[str, Any]) -> None:
+    stored = data.pop(CHECKSUM_FIELD, None)
+    if stored is None and data["format_version"] < CHECKSUMS_SINCE:
+        return
+    try:
+        actual = manifest_checksum(data)
+    except (TypeError, ValueError) as exc:
+        actual = f"unhashable ({exc})"
+    if stored != actual:
+        raise RunStoreError(f"{path} does not match its checksum (stored {stored!r}); the file "
+                            "was damaged or edited by hand. Restore it from a backup, or "
+                            "delete the run")
 
 
 def _check_format(path: Path, data: Any) -> None:
@@ -102,8 +147,11 @@ def _check_format(path: Path, data: Any) -> None:
 
 
 def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``manifest`` atomically (readers see the old or the new file, never half)."""
-    text = json.dumps(to_jsonable(manifest), indent=2, ensure_ascii=False, allow_nan=False)
+    """Write ``manifest`` with its checksum, atomically (readers see the old or the new file,
+    never half)."""
+    body = {k: v for k, v in to_jsonable(manifest).items() if k != CHECKSUM_FIELD}
+    body[CHECKSUM_FIELD] = manifest_checksum(body)
+    text = json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False)
     write_text_atomic(Path(folder) / MANIFEST_FILE, text + "\n")
 
 
@@ -224,10 +272,13 @@ def effective_status(manifest: Mapping[str, Any]) -> str:
 
 
 def is_stale(manifest: Mapping[str, Any]) -> bool:
-    """True when the manifest's process ran on this host and is no longer alive."""
+    """True when the manifest's process ran on this host and is no longer alive (or its
+    ``pid`` is not a process id at all, so no live writer can be behind it)."""
     pid = manifest.get("pid")
-    if manifest.get("host") != socket.gethostname() or not isinstance(pid, int):
+    if manifest.get("host") != socket.gethostname():
         return False
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return True
     return not pid_alive(pid, started_by=parse_iso(manifest.get("started_at")))
 
 

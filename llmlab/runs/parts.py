@@ -1,11 +1,18 @@
-"""Append-only tables stored as Arrow IPC part files: ``part-<seq>.arrow`` per flush, merged into
-``part-<first>-<last>.arrow`` by compaction. polars is imported inside the functions.
+"""Append-only tables stored as Arrow IPC part files: ``part-<seq>.<sum>.arrow`` per flush,
+merged into ``part-<first>-<last>.<sum>.arrow`` by compaction. polars is imported inside the
+functions.
+
+``<sum>`` is the first 16 hex digits of the file's SHA-256: it lands with the file in one
+rename, and readers check it before polars parses a byte, so a damaged part is skipped with a
+warning instead of being misread (or crashing the parser). Parts without a sum were written by
+llmlab before run format 2 and are read only when the run is older than that.
 
 A range file covers every single part whose seq lies in its range; readers skip covered
 singles, so the moment between writing a range and deleting its singles reads the same rows.
 
 >>> import tempfile; folder = Path(tempfile.mkdtemp())
->>> _ = write_part(folder, 1, [(1, "loss", 2.5, 0.0)], METRICS)
+>>> write_part(folder, 1, [(1, "loss", 2.5, 0.0)], METRICS).name[:14]
+'part-00000001.'
 >>> read_parts(folder, METRICS)["value"].to_list()
 [2.5]
 """
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmlab._files import write_bytes_atomic
+from llmlab._files import read_regular_bytes, sha256_hex, write_bytes_atomic
 from llmlab.runs.layout import RunStoreWarning
 
 if TYPE_CHECKING:
@@ -29,9 +36,11 @@ if TYPE_CHECKING:
 METRICS = {"step": "Int64", "name": "String", "value": "Float64", "time": "Float64"}
 SAMPLES = {"step": "Int64", "prompt": "String", "text": "String", "time": "Float64"}
 
-_PART = re.compile(r"part-([0-9]{8,})(?:-([0-9]{8,}))?\.arrow", re.ASCII)
+_PART = re.compile(r"part-([0-9]{8,})(?:-([0-9]{8,}))?(?:\.([0-9a-f]{16}))?\.arrow", re.ASCII)
 _MAGIC = b"ARROW1"
 _READ_ATTEMPTS = 5
+#: Hex digits of the SHA-256 a part's name carries.
+SUM_DIGITS = 16
 
 
 @dataclass(frozen=True)
@@ -42,15 +51,17 @@ class Part:
     last: int
     path: Path
     is_range: bool = False
+    checksum: str | None = None
 
 
-def part_name(first: int, last: int | None = None) -> str:
-    """File name of a single part (``last`` None) or of a compacted range.
+def part_name(first: int, last: int | None = None, checksum: str | None = None) -> str:
+    """File name of a single part (``last`` None) or of a compacted range, with its checksum.
 
-    >>> part_name(3), part_name(1, 128)
-    ('part-00000003.arrow', 'part-00000001-00000128.arrow')
+    >>> part_name(3), part_name(1, 128, "0123456789abcdef")
+    ('part-00000003.arrow', 'part-00000001-00000128.0123456789abcdef.arrow')
     """
-    return f"part-{first:08d}.arrow" if last is None else f"part-{first:08d}-{last:08d}.arrow"
+    seqs = f"{first:08d}" if last is None else f"{first:08d}-{last:08d}"
+    return f"part-{seqs}.arrow" if checksum is None else f"part-{seqs}.{checksum}.arrow"
 
 
 def scan_parts(folder: Path) -> list[Part]:
@@ -64,7 +75,8 @@ def scan_parts(folder: Path) -> list[Part]:
         m = _PART.fullmatch(name)
         if m:
             first, last = int(m.group(1)), int(m.group(2) or m.group(1))
-            parts.append(Part(first, last, Path(folder) / name, m.group(2) is not None))
+            parts.append(Part(first, last, Path(folder) / name, m.group(2) is not None,
+                              m.group(3)))
     return sorted(parts, key=lambda p: (p.first, -p.last))
 
 
@@ -99,24 +111,28 @@ def empty_frame(schema: dict[str, str]) -> pl.DataFrame:
 
 
 def write_part(folder: Path, seq: int, rows: list[tuple], schema: dict[str, str]) -> Path:
-    """Write ``rows`` (tuples in schema order) as ``part-<seq>.arrow``, atomically."""
+    """Write ``rows`` (tuples in schema order) as ``part-<seq>.<sum>.arrow``, atomically."""
     import polars as pl
 
     frame = pl.DataFrame(rows, schema=_polars_schema(schema), orient="row")
-    return _write_frame(Path(folder) / part_name(seq), frame)
+    return _write_frame(Path(folder), seq, None, frame)
 
 
-def _write_frame(path: Path, frame: pl.DataFrame) -> Path:
+def _write_frame(folder: Path, first: int, last: int | None, frame: pl.DataFrame) -> Path:
     buffer = io.BytesIO()
     frame.write_ipc(buffer, compression="uncompressed")
-    write_bytes_atomic(path, buffer.getvalue())
+    data = buffer.getvalue()
+    path = folder / part_name(first, last, sha256_hex(data)[:SUM_DIGITS])
+    write_bytes_atomic(path, data)
     return path
 
 
-def read_parts(folder: Path, schema: dict[str, str]) -> pl.DataFrame:
-    """All rows of the table in ``folder``, in write order; unreadable parts are skipped with a
-    :class:`RunStoreWarning`. A part deleted by a concurrent compaction triggers a re-scan that
-    reuses the parts already read.
+def read_parts(folder: Path, schema: dict[str, str], *, require_checksum: bool = False
+               ) -> pl.DataFrame:
+    """All rows of the table in ``folder``, in write order; unreadable parts (damaged, checksum
+    mismatch, not a regular file, or without a checksum when ``require_checksum``) are skipped
+    with a :class:`RunStoreWarning`. A part deleted by a concurrent compaction triggers a
+    re-scan that reuses the parts already read.
     """
     import polars as pl
 
@@ -126,7 +142,8 @@ def read_parts(folder: Path, schema: dict[str, str]) -> pl.DataFrame:
         try:
             for p in reversed(live):  # newest first: those are the ones a compaction deletes
                 if p.path not in read:
-                    read[p.path] = _read_part(p.path, schema, attempt == _READ_ATTEMPTS)
+                    read[p.path] = _read_part(p, schema, attempt == _READ_ATTEMPTS,
+                                              require_checksum)
             break
         except FileNotFoundError:
             continue
@@ -134,26 +151,52 @@ def read_parts(folder: Path, schema: dict[str, str]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical") if frames else empty_frame(schema)
 
 
-def _read_part(path: Path, schema: dict[str, str], last_try: bool = True
-               ) -> pl.DataFrame | None:
-    import polars as pl
-
+def _read_part(part: Part, schema: dict[str, str], last_try: bool = True,
+               require_checksum: bool = False) -> pl.DataFrame | None:
+    path = part.path
     try:
-        data = path.read_bytes()
-        if not (data.startswith(_MAGIC) and data.endswith(_MAGIC)):
-            raise ValueError("truncated or not an Arrow IPC file")
-        frame = pl.read_ipc(io.BytesIO(data))
-        return frame.select(pl.col(n).cast(t) for n, t in _polars_schema(schema).items())
+        return _parse(_checked_bytes(part, require_checksum), schema)
     except FileNotFoundError:
         if not last_try:
             raise  # deleted by a compaction: the caller re-scans
         warnings.warn(f"skipping part {path}: it vanished while being read", RunStoreWarning,
                       stacklevel=4)
         return None
-    except Exception as exc:  # noqa: BLE001 - a bad file must never break a reader
+    except (Exception, _panic()) as exc:  # noqa: BLE001 - a bad file must never break a reader
         warnings.warn(f"skipping unreadable part {path} ({exc}); the other parts are read",
                       RunStoreWarning, stacklevel=4)
         return None
+
+
+def _checked_bytes(part: Part, require_checksum: bool) -> bytes:
+    """The part's bytes once they match the checksum in its name (ValueError when not)."""
+    data = read_regular_bytes(part.path)
+    if part.checksum is not None:
+        actual = sha256_hex(data)[:SUM_DIGITS]
+        if actual != part.checksum:
+            raise ValueError(f"checksum mismatch: the name says {part.checksum}, the content "
+                             f"hashes to {actual}; the file was damaged after it was written")
+        return data
+    if require_checksum:
+        raise ValueError("it has no checksum in its name, which every part of a run of this "
+                         "format has; it was not written by llmlab")
+    if not (data.startswith(_MAGIC) and data.endswith(_MAGIC)):
+        raise ValueError("truncated or not an Arrow IPC file")
+    return data
+
+
+def _parse(data: bytes, schema: dict[str, str]) -> pl.DataFrame:
+    import polars as pl
+
+    frame = pl.read_ipc(io.BytesIO(data))
+    return frame.select(pl.col(n).cast(t) for n, t in _polars_schema(schema).items())
+
+
+def _panic() -> type[BaseException]:
+    """polars' PanicException: a BaseException, so ``except Exception`` misses it."""
+    from polars.exceptions import PanicException
+
+    return PanicException
 
 
 def compact(folder: Path, schema: dict[str, str], min_parts: int = 2, *,
@@ -172,12 +215,11 @@ def compact(folder: Path, schema: dict[str, str], min_parts: int = 2, *,
         return None
     import polars as pl
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RunStoreWarning)  # an unreadable part stays unreadable
-        frames = [f for p in parts if (f := _read_part(p.path, schema)) is not None]
+    # A damaged part is reported (its rows are gone either way) and left out of the range.
+    frames = [f for p in parts if (f := _read_part(p, schema)) is not None]
     merged = pl.concat(frames, how="vertical") if frames else empty_frame(schema)
     first, last = parts[0].first, max(p.last for p in parts)
-    target = _write_frame(Path(folder) / part_name(first, last), merged)
+    target = _write_frame(Path(folder), first, last, merged)
     for p in scan_parts(folder):
         if p.path != target and first <= p.first and p.last <= last:
             p.path.unlink(missing_ok=True)

@@ -38,7 +38,14 @@ from llmlab.runs.layout import (
     checkpoint_step,
     now_iso,
 )
-from llmlab.runs.manifest import FROZEN_FIELDS, effective_status, read_manifest, write_manifest
+from llmlab.runs.lock import WriterLock
+from llmlab.runs.manifest import (
+    CHECKSUMS_SINCE,
+    FROZEN_FIELDS,
+    effective_status,
+    read_manifest,
+    write_manifest,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -76,6 +83,7 @@ class Run:
         self._samples: list[tuple[int, str, str, float]] = []
         self._last_flush = time.monotonic()
         self._exit_hook = False
+        self._writer = WriterLock(self.path, run_id)
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, name={self.name!r}, status={self.status!r})"
@@ -242,16 +250,31 @@ class Run:
             parts.compact(self.path / folder_name, schema, everything=True)
         self.update_manifest(status=status, error=None if error is None else str(error),
                              ended_at=now_iso())
+        self._writer.release()
         if self._exit_hook:
             atexit.unregister(self._flush_at_exit)
             self._exit_hook = False
 
+    def acquire_writer(self) -> Run:
+        """Become the run's only writer: take its writer lock (:class:`RunLockedError` when
+        another live process holds it) and remove the temp files a dead writer left.
+
+        ``RunStore.create`` and :meth:`reopen` call this; :meth:`finish` lets the lock go.
+        """
+        self._writer.acquire()
+        for folder in (self.path, self.path / METRICS_DIR, self.path / SAMPLES_DIR):
+            for leftover in _temp_files(folder):
+                leftover.unlink(missing_ok=True)
+        return self
+
     def reopen(self) -> Run:
         """Mark the run "running" again, owned by this process (to resume training into it).
+        Fails at once with :class:`RunLockedError` while another process writes it.
 
         >>> run.reopen().status
         'running'
         """
+        self.acquire_writer()
         self.update_manifest(status="running", error=None, ended_at=None, started_at=now_iso(),
                              pid=os.getpid(), host=socket.gethostname())
         return self
@@ -267,6 +290,7 @@ class Run:
                 self.finish(status, error)
             else:
                 self.flush()
+                self._writer.release()
         except Exception as end_exc:
             if exc is None:
                 raise
@@ -305,7 +329,9 @@ class Run:
                     pending: list[tuple]) -> pl.DataFrame:
         import polars as pl
 
-        frame = parts.read_parts(self.path / folder_name, schema)
+        version = self._manifest_or_empty().get("format_version")
+        frame = parts.read_parts(self.path / folder_name, schema, require_checksum=not (
+            isinstance(version, int) and version < CHECKSUMS_SINCE))
         with self._lock:
             rows = list(pending)
         if not rows:
@@ -346,6 +372,14 @@ class Run:
     def artifacts_dir(self) -> Path:
         """Folder for free-form files (attention snapshots, calibrators); created by writers."""
         return self.path / ARTIFACTS_DIR
+
+
+def _temp_files(folder: Path) -> list[Path]:
+    """Temp files that :func:`llmlab._files.write_atomic` leaves when its process dies."""
+    try:
+        return [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+    except OSError:
+        return []
 
 
 def _check_step(step: Any) -> int:

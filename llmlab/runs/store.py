@@ -102,7 +102,8 @@ class RunStore:
         for _ in range(_ID_ATTEMPTS):
             run_id = new_run_id()
             if self._publish(run_id, new_manifest(run_id, **fields)):
-                return Run(self, run_id, auto_flush_seconds=auto_flush_seconds)
+                run = Run(self, run_id, auto_flush_seconds=auto_flush_seconds)
+                return run.acquire_writer()
         raise RunStoreError(f"could not find a free run id in {self.path} after {_ID_ATTEMPTS} "
                             "tries; check that the folder is writable and not full")
 
@@ -173,7 +174,7 @@ class RunStore:
         except OSError as exc:
             raise RunStoreError(f"cannot read run store {self.path} ({exc.strerror or exc}); "
                                 "check that it is a readable folder") from exc
-        return [e.name for e in entries if e.is_dir()]
+        return [e.name for e in entries if _is_dir(e)]
 
     def runs(self) -> list[Run]:
         """Every run, newest first."""
@@ -231,14 +232,41 @@ def _age(run_id: str, created_at: Any) -> tuple[float, str]:
     return parse_iso(created_at) or parse_iso(run_id_time(run_id)) or 0.0, run_id
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether a store entry is a folder; a symlink loop or a dangling link counts as one, so
+    that the listing shows it as corrupt instead of hiding it."""
+    try:
+        return entry.is_dir() or entry.is_symlink()
+    except OSError:
+        return True
+
+
 def _row(store: RunStore, run_id: str) -> dict[str, Any]:
+    """The listing row of one run; any failure to read it gives a "corrupt" row saying why."""
     path = store.path / run_id
     row: dict[str, Any] = {name: None for name in LIST_COLUMNS}
     row.update(id=run_id, name=run_id, path=str(path), tags=[])
     try:
-        manifest = read_manifest(path)
+        filled = _manifest_row(row, read_manifest(path))
     except RunStoreError as exc:
-        return {**row, "status": CORRUPT, "error": str(exc)}
+        filled = {**row, "status": CORRUPT, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - the listing must survive any one run
+        filled = {**row, "status": CORRUPT,
+                  "error": f"cannot read run {run_id} ({type(exc).__name__}: {exc})"}
+    return {k: _clean_text(v) for k, v in filled.items()}
+
+
+def _clean_text(value: Any) -> Any:
+    """Strings made encodable (a lone surrogate from JSON becomes "?"), lists likewise."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_clean_text(v) for v in value]
+    return value
+
+
+def _manifest_row(row: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    run_id = row["id"]
     config = _dict(manifest.get("config"))
     summary = _dict(manifest.get("summary")) or {}
     counted = _int(manifest.get("params"))  # set when the model differs from its config
@@ -250,12 +278,19 @@ def _row(store: RunStore, run_id: str) -> dict[str, Any]:
         params=counted if counted is not None else _params(config),
         steps=_int(manifest.get("last_step")), train_loss=_float(summary.get(TRAIN_LOSS)),
         val_loss=_float(summary.get(VAL_LOSS)), error=_str(manifest.get("error")),
-        tags=[t for t in manifest.get("tags") or [] if isinstance(t, str)],
+        tags=_tags(manifest.get("tags")),
     )
     if row["status"] == CORRUPT:
         row["error"] = (f"manifest status {manifest.get('status')!r} is not one of {STATUSES}; "
                         "fix it with run.update_manifest(status=...)")
     return row
+
+
+def _tags(value: Any) -> list[str]:
+    """The manifest's tags: a list of strings (a bare string is one tag, not its letters)."""
+    if isinstance(value, str):
+        return [value]
+    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []
 
 
 def _params(config: dict[str, Any] | None) -> int | None:
