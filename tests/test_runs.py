@@ -47,8 +47,8 @@ def part_names(folder):
 
 def part_path(folder, name):
     """The file of part ``name`` (e.g. part-00000002.arrow), whatever its checksum."""
-    stem = name.removesuffix(".arrow")
-    (found,) = [p for p in folder.iterdir() if re.fullmatch(re.escape(stem) + r"(\.[0-9a-f]{16})?\.arrow", p.name)]
+    pattern = re.escape(name.removesuffix(".arrow")) + r"(\.[0-9a-f]{16})?\.arrow"
+    (found,) = [p for p in folder.iterdir() if re.fullmatch(pattern, p.name)]
     return found
 
 
