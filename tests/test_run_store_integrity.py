@@ -159,7 +159,9 @@ def list_in_thread(store, timeout=20):
     return result["table"]
 
 
-def test_a_folder_of_junk_is_listed_row_by_row(store):
+def fill_with_junk(store):
+    """A good run beside every kind of junk named like a run; returns (good run, {id: reason}
+    of the entries that must list as corrupt, {id: expected row values} of the odd ones)."""
     good = store.create(name="good", capture_git=False)
     ids = iter(f"20261123-0718{n:02d}-3f9a2c" for n in range(10, 60))
     junk = {}
@@ -183,25 +185,62 @@ def test_a_folder_of_junk_is_listed_row_by_row(store):
     empty = store.path / next(ids)
     empty.mkdir()
     junk[empty.name] = "missing"
+    odd = {}
     surrogate = store.path / next(ids)
     write_raw_manifest(surrogate, valid_manifest_text(store, id=surrogate.name, name="bad\udc80"))
+    odd[surrogate.name] = {"name": "bad?"}
     pid_text = store.path / next(ids)
     write_raw_manifest(pid_text, valid_manifest_text(
         store, id=pid_text.name, pid="123", host=socket.gethostname(), status="running"))
+    odd[pid_text.name] = {"status": "interrupted"}  # no process id, so no live writer
     tags_text = store.path / next(ids)
     write_raw_manifest(tags_text, valid_manifest_text(store, id=tags_text.name, tags="abc"))
+    odd[tags_text.name] = {"tags": ["abc"]}
+    return good, junk, odd
 
-    table = list_in_thread(store)
-    rows = {row["id"]: row for row in table.iter_rows(named=True)}
-    assert set(rows) == {good.id, *junk, surrogate.name, pid_text.name, tags_text.name}
+
+def check_junk_rows(rows, good_id, junk, odd):
+    assert set(rows) == {good_id, *junk, *odd}
     for run_id, reason in junk.items():
         assert rows[run_id]["status"] == "corrupt" and reason in rows[run_id]["error"], run_id
-    assert rows[good.id]["status"] == "running"
-    assert rows[surrogate.name]["name"] == "bad?"
-    assert rows[pid_text.name]["status"] == "interrupted"  # no process id, so no live writer
-    assert rows[tags_text.name]["tags"] == ["abc"]
+    assert rows[good_id]["status"] == "running"
+    for run_id, values in odd.items():
+        assert {k: rows[run_id][k] for k in values} == values
+
+
+def test_a_folder_of_junk_is_listed_row_by_row(store):
+    good, junk, odd = fill_with_junk(store)
+    table = list_in_thread(store)
+    check_junk_rows({row["id"]: row for row in table.iter_rows(named=True)}, good.id, junk, odd)
+    fifo_id = next(i for i, reason in junk.items() if "FIFO" in reason)
     with pytest.raises(Exception, match="not a regular file"):
-        _ = store.get(fifo.name).manifest
+        _ = store.get(fifo_id).manifest
+
+
+@pytest.fixture
+def junk_store(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("junk") / "runs")
+    return store, *fill_with_junk(store)
+
+
+@pytest.fixture
+def jp_server_config(junk_store):
+    return {"ServerApp": {"jpserver_extensions": {"llmlab": True}},
+            "LlmlabServer": {"run_dir": str(junk_store[0].path)}}
+
+
+async def test_rest_lists_a_store_of_junk_with_200_and_a_row_each(jp_fetch, junk_store):
+    store, good, junk, odd = junk_store
+    good.log_metrics({"train/loss": 1.5}, step=1)
+    good.flush()
+    response = await jp_fetch("llmlab", "api", "runs", params={"limit": "100"})
+    assert response.code == 200
+    rows = {row["id"]: row for row in json.loads(response.body)["runs"]}
+    check_junk_rows(rows, good.id, junk, odd)
+    metrics = await jp_fetch("llmlab", "api", "runs", good.id, "metrics")
+    assert metrics.code == 200
+    version = await jp_fetch("llmlab", "api", "version")
+    assert version.code == 200
 
 
 def test_a_fifo_named_like_a_part_is_skipped_without_blocking(store):
