@@ -69,15 +69,21 @@ def save(model: torch.nn.Module, path: str | os.PathLike, tokenizer: Any = None,
 
 def load(path: str | os.PathLike, *, family: str | None = None, n_labels: int | None = None,
          device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-         ) -> tuple[torch.nn.Module, Any]:
-    """Load ``(model, tokenizer)`` from an llmlab checkpoint or a Hugging Face folder.
+         revision: str | None = None) -> tuple[torch.nn.Module, Any]:
+    """Load ``(model, tokenizer)`` from an llmlab checkpoint, a Hugging Face folder or a
+    Hub name (from the Hugging Face cache, downloaded if missing and the machine allows it).
 
     ``family`` asserts what the checkpoint must be; ``n_labels`` turns a language-model
-    checkpoint into a classifier with a freshly initialised head (for fine-tuning).
+    checkpoint into a classifier with a freshly initialised head (for fine-tuning);
+    ``revision`` picks a branch, tag or commit of a Hub name.
     The tokenizer is None when the folder has none.
+
+    >>> model, tok = load("openai-community/gpt2")           # doctest: +SKIP
     """
-    folder = _existing_folder(path)
     from llmlab import interop
+    from llmlab.interop.hub import resolve_folder
+
+    folder = _existing_folder(resolve_folder(path, revision=revision))
 
     if interop.is_hf_checkpoint(folder):
         model, tok = interop.load_hf(folder, n_labels=n_labels, device=device, dtype=dtype)

@@ -18,6 +18,7 @@ import torch
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError, ConfigError
 from llmlab.interop import bert, gpt2
+from llmlab.interop.hub import resolve_folder
 from llmlab.interop._hf import (
     CONFIG_FILE,
     checkpoint_labels,
@@ -56,10 +57,13 @@ def load_hf(
     n_labels: int | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    revision: str | None = None,
 ) -> tuple[TransformerModel, Tokenizer | None]:
     """An llmlab model (in eval mode) with a Hugging Face checkpoint's weights, and its tokenizer.
 
-    ``path`` is a local folder written by ``save_pretrained``: ``config.json`` with
+    ``path`` is a Hub name (``"openai-community/gpt2"``, resolved by
+    :func:`llmlab.interop.hub.resolve_folder` at ``revision``) or a local folder written by
+    ``save_pretrained``: ``config.json`` with
     ``model_type`` "gpt2" or "bert", and ``model.safetensors`` or ``pytorch_model.bin`` (or
     their shards). A ``...ForSequenceClassification`` checkpoint loads as a classifier. Passing
     ``n_labels`` for a language-model checkpoint builds a classifier instead: the body is
@@ -70,7 +74,7 @@ def load_hf(
     >>> model, tok = load_hf("~/models/gpt2")                        # doctest: +SKIP
     >>> clf, _ = load_hf("~/models/bert-base-uncased", n_labels=2)   # doctest: +SKIP
     """
-    directory = Path(path).expanduser()
+    directory = resolve_folder(path, revision=revision)
     if not directory.is_dir():
         raise CheckpointError(
             f"{directory} is not a folder; pass the folder a Hugging Face model was saved in "
