@@ -495,10 +495,14 @@ class ByteTokenizer(Tokenizer):
 
 
 class HFTokenizer(Tokenizer):
-    """A Hugging Face ``tokenizers.Tokenizer`` plus a role -> token map.
+    """A Hugging Face ``tokenizers.Tokenizer`` plus a role -> token map and, for chat
+    models, the chat template of their folder.
 
-    ``encode`` adds no special tokens (no [CLS]/[SEP] of a BERT post-processor): the data
-    module adds them where a task wants them. ``id_to_token`` returns the vocabulary entry
+    ``encode`` adds no special tokens unless asked: the data module adds them where a task
+    wants them. ``encode(text, add_special_tokens=True)`` adds what the tokenizer's
+    post-processor adds, as ``transformers`` does ([CLS] ... [SEP] for BERT, <s> for Llama).
+    ``apply_chat_template`` renders a conversation with the folder's template (Jinja, in a
+    sandbox, as ``transformers`` renders it). ``id_to_token`` returns the vocabulary entry
     as the model stores it: byte-level BPE shows a leading space as "Ġ" ("Ġthe"), WordPiece
     shows a word's continuation as "##ing".
 
@@ -510,7 +514,8 @@ class HFTokenizer(Tokenizer):
 
     type_name = "hf"
 
-    def __init__(self, tokenizer: hf.Tokenizer, roles: Mapping[str, str] | None = None) -> None:
+    def __init__(self, tokenizer: hf.Tokenizer, roles: Mapping[str, str] | None = None,
+                 chat_template: str | None = None) -> None:
         from tokenizers import Tokenizer as HFTok
 
         if not isinstance(tokenizer, HFTok):
@@ -535,6 +540,10 @@ class HFTokenizer(Tokenizer):
         self.special_tokens = {}
         for role, token in self.roles.items():
             self.special_tokens[role] = self._role_token_id(role, token, vocab)
+        if chat_template is not None and not isinstance(chat_template, str):
+            raise TokenizerError(f"chat_template must be a Jinja template string, got "
+                                 f"{type(chat_template).__name__}.")
+        self.chat_template = chat_template
 
     @staticmethod
     def _role_token_id(role: str, token: str, vocab: Mapping[str, int]) -> int:
@@ -553,12 +562,23 @@ class HFTokenizer(Tokenizer):
     def vocab_size(self) -> int:
         return self._vocab_size
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        """Token ids of ``text``; ``add_special_tokens`` adds the post-processor's tokens.
+
+        >>> from tokenizers import Tokenizer, models, processors
+        >>> hf_tok = Tokenizer(models.WordLevel({"[UNK]": 0, "hi": 1, "<s>": 2}, "[UNK]"))
+        >>> hf_tok.post_processor = processors.TemplateProcessing(
+        ...     single="<s> $A", special_tokens=[("<s>", 2)])
+        >>> tok = HFTokenizer(hf_tok)
+        >>> tok.encode("hi"), tok.encode("hi", add_special_tokens=True)
+        ([1], [2, 1])
+        """
         if not isinstance(text, str):
             raise TokenizerError(f"encode needs a str, got {type(text).__name__}.")
-        return self.hf_tokenizer.encode(text, add_special_tokens=False).ids
+        return self.hf_tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
 
-    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+    def encode_batch(self, texts: Iterable[str],
+                     add_special_tokens: bool = False) -> list[list[int]]:
         """``encode`` of each text, run in parallel by the Rust library."""
         texts = list(texts)
         bad = [t for t in texts if not isinstance(t, str)]
@@ -566,8 +586,32 @@ class HFTokenizer(Tokenizer):
             raise TokenizerError(
                 f"encode_batch needs strs, got {type(bad[0]).__name__}. Pass a list of str."
             )
-        encodings = self.hf_tokenizer.encode_batch(texts, add_special_tokens=False)
+        encodings = self.hf_tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
         return [e.ids for e in encodings]
+
+    def apply_chat_template(
+        self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = False,
+        tokenize: bool = True, **variables: Any,
+    ) -> list[int] | str:
+        """A conversation rendered with this tokenizer's chat template: its ids (``tokenize``)
+        or its text. ``add_generation_prompt`` ends it with the cue for the assistant's turn;
+        other keywords (``tools=...``) reach the template as variables.
+
+        >>> tok.apply_chat_template([{"role": "user", "content": "Hi"}],   # doctest: +SKIP
+        ...                         add_generation_prompt=True, tokenize=False)
+        '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n'
+        """
+        if self.chat_template is None:
+            raise TokenizerError(
+                "this tokenizer has no chat template (its folder's tokenizer_config.json has "
+                "no chat_template and there is no chat_template.jinja). Load the tokenizer of a "
+                "chat (instruct) model, or format the prompt yourself.")
+        from llmlab.chat_template import render_chat
+
+        specials = {f"{role}_token": token for role, token in self.roles.items()}
+        text = render_chat(self.chat_template, messages, add_generation_prompt=add_generation_prompt,
+                           **specials, **variables)
+        return self.encode(text) if tokenize else text
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
         ids = self._checked(ids)
@@ -581,7 +625,10 @@ class HFTokenizer(Tokenizer):
         return "" if token is None else token
 
     def _fields(self) -> dict[str, Any]:
-        return {"roles": self.roles, "hf_tokenizer": json.loads(self.hf_tokenizer.to_str())}
+        fields = {"roles": self.roles, "hf_tokenizer": json.loads(self.hf_tokenizer.to_str())}
+        if self.chat_template is not None:
+            fields["chat_template"] = self.chat_template
+        return fields
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HFTokenizer:
@@ -594,7 +641,7 @@ class HFTokenizer(Tokenizer):
                 f"the embedded Hugging Face tokenizer could not be read ({e}). Save the "
                 "tokenizer again with tok.save(directory)."
             ) from None
-        return cls(tokenizer, data.get("roles", {}))
+        return cls(tokenizer, data.get("roles", {}), data.get("chat_template"))
 
 
 class BPETokenizer(HFTokenizer):
@@ -824,7 +871,25 @@ def _load_hf_json(path: Path) -> HFTokenizer:
         ) from None
     roles = _infer_roles(tokenizer)
     roles.update(_config_roles(path.parent, tokenizer.get_vocab(with_added_tokens=True)))
-    return HFTokenizer(tokenizer, roles)
+    return HFTokenizer(tokenizer, roles, _chat_template(path.parent))
+
+
+def _chat_template(directory: Path) -> str | None:
+    """The folder's chat template: ``chat_template.jinja``, else ``tokenizer_config.json``'s
+    ``chat_template`` (a string, or a list of named templates of which "default" is used)."""
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        return _read_text(jinja, "a Jinja chat template")
+    template = _optional_config(directory / "tokenizer_config.json").get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    if template is not None and not isinstance(template, str):
+        raise TokenizerError(
+            f"{str(directory / 'tokenizer_config.json')!r} has a chat_template that is "
+            f"{type(template).__name__}, not a string or a list of {{name, template}}; fix or "
+            "remove that field.")
+    return template
 
 
 def _config_roles(directory: Path, vocab: Mapping[str, int]) -> dict[str, str]:
@@ -901,7 +966,7 @@ def _read_merges(path: Path) -> list[tuple[str, str]]:
 
 def _load_wordpiece(vocab_path: Path) -> HFTokenizer:
     from tokenizers import Tokenizer as HFTok
-    from tokenizers import decoders, models, normalizers, pre_tokenizers
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 
     lines = _read_text(vocab_path, "BERT's vocab.txt: one token a line").splitlines()
     vocab = {token: i for i, token in enumerate(lines)}
@@ -919,4 +984,7 @@ def _load_wordpiece(vocab_path: Path) -> HFTokenizer:
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece(prefix="##")
     tokenizer.add_special_tokens(sorted(set(roles.values())))
+    if "cls" in roles and "sep" in roles:
+        tokenizer.post_processor = processors.BertProcessing(
+            (roles["sep"], vocab[roles["sep"]]), (roles["cls"], vocab[roles["cls"]]))
     return HFTokenizer(tokenizer, roles)

@@ -373,4 +373,6 @@ def save_tokenizer(tokenizer: Any, directory: Path, *, vocab_size: int, context_
         "model_max_length": context_length,
         **special,
     }
+    if getattr(tokenizer, "chat_template", None):
+        config["chat_template"] = tokenizer.chat_template
     write_text_atomic(directory / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
