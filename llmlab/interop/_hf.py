@@ -45,7 +45,8 @@ class Rule:
     - ``"same"``: one source, copied;
     - ``"transpose"``: one source stored ``[in, out]`` (GPT-2's ``Conv1D``), transposed to
       ``nn.Linear``'s ``[out, in]``;
-    - ``"concat"``: several sources stacked along dim 0 (BERT's query, key, value -> our qkv);
+    - ``"concat"``: several sources stacked along dim 0 (BERT's query, key, value -> our qkv),
+      in equal parts, or in the sizes ``split`` gives (grouped-query q, k, v; gate, up);
     - ``"zeros"``: no source; the tensor is set to zero (a bias the checkpoint's layer lacks).
 
     ``optional``: when a source is missing (or there are none) the tensor keeps its fresh
@@ -56,13 +57,19 @@ class Rule:
     sources: tuple[str, ...]
     layout: Literal["same", "transpose", "concat", "zeros"] = "same"
     optional: bool = False
+    split: tuple[int, ...] | None = None
+
+    def _parts(self, shape: torch.Size) -> list[int]:
+        if self.split is not None:
+            return list(self.split)
+        return [shape[0] // len(self.sources)] * len(self.sources)
 
     def source_shapes(self, shape: torch.Size) -> list[tuple[int, ...]]:
         """Shapes the sources must have for a target of ``shape``."""
         if self.layout == "transpose":
             return [tuple(reversed(shape))]
         if self.layout == "concat":
-            return [(shape[0] // len(self.sources), *shape[1:])] * len(self.sources)
+            return [(rows, *shape[1:]) for rows in self._parts(shape)]
         return [tuple(shape)] * len(self.sources)
 
     def to_llmlab(self, tensors: list[Tensor], shape: torch.Size) -> Tensor:
@@ -82,7 +89,7 @@ class Rule:
         if self.layout == "transpose":
             return {self.sources[0]: tensor.t()}
         if self.layout == "concat":
-            parts = tensor.chunk(len(self.sources), dim=0)
+            parts = tensor.split(self._parts(tensor.shape), dim=0)
             return dict(zip(self.sources, parts, strict=True))
         return {self.sources[0]: tensor}
 

@@ -10,20 +10,13 @@ linear layers are ``Conv1D`` modules that store weights ``[in, out]``, the trans
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError
-from llmlab.interop._hf import (
-    CONFIG_FILE,
-    SAFETENSORS_FILE,
-    Rule,
-    config_value,
-    save_tokenizer,
-)
+from llmlab.interop._hf import Rule, config_value
 
 MODEL_TYPE = "gpt2"
 PREFIX = "transformer."
@@ -148,28 +141,14 @@ def export_gpt2(model: Any, path: str | os.PathLike, tokenizer: Any = None) -> P
     :func:`llmlab.interop.load_hf` both read it. Only configs GPT-2 can express are accepted
     (learned positions, LayerNorm, pre-norm, biases, multi-head attention, GELU or ReLU, no
     classifier); anything else is a :class:`CheckpointError` naming each field to change.
+    :func:`llmlab.interop.export` picks GPT-2 or Llama by itself.
 
     >>> export_gpt2(model, "exports/my-gpt2", tokenizer=tok)  # doctest: +SKIP
     >>> GPT2LMHeadModel.from_pretrained("exports/my-gpt2")   # doctest: +SKIP
     """
-    from safetensors.torch import save_file
+    from llmlab.interop.export import export
 
-    from llmlab._files import write_atomic, write_text_atomic
-
-    cfg = _exportable_config(model)
-    directory = Path(path).expanduser()
-    if directory.exists() and not directory.is_dir():
-        raise CheckpointError(f"{directory} is a file; pass a folder to export the model into.")
-    if tokenizer is not None:
-        save_tokenizer(tokenizer, directory, vocab_size=cfg.vocab_size,
-                       context_length=cfg.context_length)
-    tensors = _gpt2_tensors(model, cfg)
-    write_atomic(directory / SAFETENSORS_FILE,
-                 lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-    hf = hf_config(cfg, dtype=str(next(iter(tensors.values())).dtype).removeprefix("torch."),
-                   tokenizer=tokenizer)
-    write_text_atomic(directory / CONFIG_FILE, json.dumps(hf, indent=2) + "\n")
-    return directory
+    return export(model, path, tokenizer, model_type=MODEL_TYPE)
 
 
 def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None) -> dict:
@@ -198,23 +177,7 @@ def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None
     }
 
 
-def _exportable_config(model: Any) -> ModelConfig:
-    cfg = getattr(model, "config", None)
-    if not isinstance(cfg, ModelConfig):
-        raise CheckpointError(
-            f"export_gpt2 needs an llmlab model (from llmlab.build_model), got "
-            f"{type(model).__name__}."
-        )
-    bad = [f"{field}={value!r} (GPT-2 needs {needed})" for field, value, needed in _gaps(cfg)]
-    if bad:
-        raise CheckpointError(
-            "this model cannot be written as GPT-2: " + "; ".join(bad) + ". Build a model with "
-            "these fields changed to export it, or keep it in llmlab's own format (llmlab.save)."
-        )
-    return cfg
-
-
-def _gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
+def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     """(field, value, what GPT-2 needs) for every field GPT-2 cannot express."""
     gaps = []
     required = {"family": "gpt", "pos_encoding": "learned", "norm": "layernorm",
@@ -227,14 +190,3 @@ def _gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     if cfg.n_kv_head not in (None, cfg.n_head):
         gaps.append(("n_kv_head", cfg.n_kv_head, f"None or n_head={cfg.n_head}"))
     return gaps
-
-
-def _gpt2_tensors(model: Any, cfg: ModelConfig) -> dict[str, Any]:
-    """The model's weights under GPT-2's names and layout, contiguous on the CPU."""
-    state = model.state_dict()
-    tensors = {}
-    for rule in rules(cfg):
-        for name, tensor in rule.to_hf(state[rule.target]).items():
-            tensors[name] = tensor.detach().cpu().contiguous()
-    return tensors
-

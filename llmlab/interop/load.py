@@ -17,8 +17,7 @@ import torch
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError, ConfigError
-from llmlab.interop import bert, gpt2
-from llmlab.interop.hub import resolve_folder
+from llmlab.interop import bert, gpt2, llama
 from llmlab.interop._hf import (
     CONFIG_FILE,
     checkpoint_labels,
@@ -27,13 +26,15 @@ from llmlab.interop._hf import (
     read_config,
     read_weights,
 )
+from llmlab.interop.hub import resolve_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmlab.models import TransformerModel
     from llmlab.tokenizers import Tokenizer
 
 # config.json "model_type" -> the module that converts that family
-FAMILIES: dict[str, ModuleType] = {gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert}
+FAMILIES: dict[str, ModuleType] = {
+    gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert, **dict.fromkeys(llama.MODEL_TYPES, llama)}
 
 
 def is_hf_checkpoint(path: str | os.PathLike) -> bool:
@@ -109,7 +110,7 @@ def _family(hf: dict[str, Any], directory: Path) -> ModuleType:
     if model_type not in FAMILIES:
         raise CheckpointError(
             f"{directory / CONFIG_FILE} has model_type={model_type!r}; llmlab can load "
-            f"{', '.join(map(repr, FAMILIES))}. Pass a GPT-2 or BERT model folder."
+            f"{', '.join(map(repr, FAMILIES))}. Pass a model of one of these types."
         )
     return FAMILIES[model_type]
 

@@ -1,0 +1,166 @@
+"""Llama-family checkpoints (Llama, Mistral; SmolLM2 and TinyLlama are Llama) in llmlab.
+
+Tiny random models built with transformers and saved with ``save_pretrained`` are loaded by
+``llmlab.load`` and compared with transformers on the same inputs: logits, every layer's
+attention weights, greedy generation, and an export that transformers loads back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import llmlab
+from llmlab.errors import CheckpointError
+
+VOCAB = 101
+SHAPE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+             rope_theta=5000.0, rms_norm_eps=1e-5, bos_token_id=None, eos_token_id=None)
+
+
+def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module:
+    import transformers
+
+    config_cls, model_cls = {
+        "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
+        "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM),
+        "llama-classifier": (transformers.LlamaConfig,
+                             transformers.LlamaForSequenceClassification),
+    }[kind]
+    torch.manual_seed(seed)
+    cfg = config_cls(**{**SHAPE, **changes}, attn_implementation="eager")
+    model = model_cls(cfg).eval()
+    model.save_pretrained(folder)
+    return model
+
+
+@pytest.fixture(scope="module", params=["llama-gqa", "llama-tied", "mistral"])
+def pair(request, tmp_path_factory):
+    """(transformers model, llmlab model) with the same weights."""
+    folder = tmp_path_factory.mktemp(request.param)
+    kind, changes = {
+        "llama-gqa": ("llama", {}),
+        "llama-tied": ("llama", {"tie_word_embeddings": True, "num_key_value_heads": 4}),
+        "mistral": ("mistral", {"sliding_window": None}),
+    }[request.param]
+    theirs = _build(kind, folder, **changes)
+    ours, _ = llmlab.load(folder)
+    return theirs, ours
+
+
+def _ids(batch: int = 2, length: int = 11, seed: int = 3) -> torch.Tensor:
+    return torch.randint(3, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_logits_match_transformers(pair):
+    theirs, ours = pair
+    ids = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_every_layers_attention_matches_eager_attention(pair):
+    theirs, ours = pair
+    ids = _ids()
+    with torch.no_grad():
+        expected = theirs(ids, output_attentions=True).attentions
+        got = ours(ids, return_attention=True).attentions
+    assert len(got) == len(expected) == 2
+    for layer, (a, b) in enumerate(zip(got, expected, strict=True)):
+        assert a.shape == b.shape == (2, 4, 11, 11), layer  # one map per query head
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def _their_greedy(model, ids: torch.Tensor, mask: torch.Tensor | None, new: int) -> list:
+    """transformers' greedy tokens (the config names no eos, so all ``new`` are generated)."""
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=mask, max_new_tokens=new, do_sample=False,
+                             pad_token_id=0)
+    return out[:, ids.shape[1]:].tolist()
+
+
+def test_greedy_generation_gives_transformers_token_ids(pair):
+    theirs, ours = pair
+    prompt = _ids(1, 6)[0].tolist()
+    got = llmlab.generate(ours, None, prompt, max_new_tokens=50, temperature=0,
+                          stop_token_ids=[])
+    assert got.token_ids == _their_greedy(theirs, torch.tensor([prompt]), None, 50)[0]
+
+
+def test_a_left_padded_batch_of_four_generates_as_transformers(pair):
+    theirs, ours = pair
+    prompts = [_ids(1, n, seed=n)[0].tolist() for n in (3, 7, 5, 9)]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    got = llmlab.generate(ours, None, prompts, max_new_tokens=50, temperature=0,
+                          stop_token_ids=[])
+    assert [g.token_ids for g in got] == _their_greedy(theirs, ids, mask, 50)
+
+
+def test_export_round_trips_through_transformers(pair, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    theirs, ours = pair
+    folder = llmlab.interop.export(ours, tmp_path / "export")
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "llama"
+    back = AutoModelForCausalLM.from_pretrained(folder).eval()
+    ids = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(back(ids).logits, theirs(ids).logits, atol=1e-4, rtol=1e-4)
+    again, _ = llmlab.load(folder)
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids).logits, ours(ids).logits)
+
+
+def test_sharded_safetensors_load(tmp_path):
+    theirs = _build("llama", tmp_path / "full")
+    theirs.save_pretrained(tmp_path / "sharded", max_shard_size="100KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    ours, _ = llmlab.load(tmp_path / "sharded")
+    ids = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_bfloat16_load(tmp_path):
+    _build("llama", tmp_path)
+    ours, _ = llmlab.load(tmp_path, dtype=torch.bfloat16)
+    assert next(ours.parameters()).dtype == torch.bfloat16
+    assert ours(_ids()).logits.dtype == torch.bfloat16
+
+
+def test_a_classifier_checkpoint_matches_transformers(tmp_path):
+    theirs = _build("llama-classifier", tmp_path, num_labels=3, pad_token_id=0)
+    ours, _ = llmlab.load(tmp_path)
+    ids = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_a_binding_sliding_window_loads_with_that_context_and_says_so(tmp_path):
+    _build("mistral", tmp_path, sliding_window=16)
+    with pytest.warns(UserWarning, match="sliding_window.*context_length=16"):
+        ours, _ = llmlab.load(tmp_path)
+    assert ours.config.context_length == 16
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"attention_bias": True}, "attention_bias=True"),
+    ({"mlp_bias": True}, "mlp_bias=True"),
+    ({"head_dim": 32}, "head_dim=32"),
+    ({"hidden_act": "gelu"}, "hidden_act='gelu'"),
+    ({"rope_scaling": {"rope_type": "linear", "factor": 2.0}}, "rope_type='linear'"),
+])
+def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
+    _build("llama", tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(changes)
+    config.pop("rope_parameters", None) if "rope_scaling" in changes else None
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=named.replace("(", r"\(")):
+        llmlab.load(tmp_path)
