@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from real_models import byte_bpe, save_llama_tokenizer
 
 from llmlab.errors import TokenizerError
 from llmlab.tokenizers import HFTokenizer, load_tokenizer
@@ -22,32 +23,14 @@ TEXTS = [
     "UPPER lower MiXeD 12345",
     "",
 ]
-CORPUS = TEXTS * 20 + ["the quick brown fox jumps over the lazy dog"] * 50
+CORPUS = TEXTS * 20 + ["the quick brown fox jumps over the lazy dog"] * 50  # BERT's words
 
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 CHAT = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Où est la gare? 🚉"},
     {"role": "assistant", "content": "Tout droit."},
     {"role": "user", "content": "Merci"},
 ]
-
-
-def _byte_bpe(specials: list[str]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS, trainer)
-    return tok
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +50,8 @@ def bert_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def llama_style_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Byte-level BPE that adds a BOS, with a ChatML chat template (SmolLM2/Qwen style)."""
-    from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast
-
     folder = tmp_path_factory.mktemp("llama")
-    tok = _byte_bpe(["<s>", "</s>", "<|im_start|>", "<|im_end|>"])
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                            chat_template=CHATML).save_pretrained(folder)
+    save_llama_tokenizer(folder)
     return folder
 
 
@@ -84,7 +60,7 @@ def gpt2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import GPT2TokenizerFast
 
     folder = tmp_path_factory.mktemp("gpt2")
-    tok = _byte_bpe(["<|endoftext|>"])
+    tok = byte_bpe(["<|endoftext|>"])
     GPT2TokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
                       eos_token="<|endoftext|>").save_pretrained(folder)
     return folder
