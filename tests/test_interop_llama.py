@@ -164,3 +164,11 @@ def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=named.replace("(", r"\(")):
         llmlab.load(tmp_path)
+
+
+def test_supported_lists_every_model_type_with_what_is_checked():
+    table = llmlab.interop.supported()
+    rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
+    assert {"gpt2", "bert", "llama", "mistral"} <= set(rows)
+    assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
+    assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]

@@ -13,6 +13,6 @@ from __future__ import annotations
 
 from llmlab.interop.export import export
 from llmlab.interop.gpt2 import export_gpt2
-from llmlab.interop.load import is_hf_checkpoint, load_hf
+from llmlab.interop.load import is_hf_checkpoint, load_hf, supported
 
-__all__ = ["export", "export_gpt2", "is_hf_checkpoint", "load_hf"]
+__all__ = ["export", "export_gpt2", "is_hf_checkpoint", "load_hf", "supported"]

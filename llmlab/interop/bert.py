@@ -19,6 +19,7 @@ from llmlab.interop._hf import Rule, config_value
 
 MODEL_TYPE = "bert"
 PREFIX = "bert."
+CHECKED = ("masked-LM logits", "sequence classifier", "old names and .bin")
 
 # BERT's hidden_act -> llmlab activation
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",

@@ -20,6 +20,8 @@ from llmlab.interop._hf import Rule, config_value
 
 MODEL_TYPE = "gpt2"
 PREFIX = "transformer."
+# what the tests check against transformers for this family (shown by interop.supported())
+CHECKED = ("logits", "sequence classifier", "shards and .bin", "export")
 
 # GPT-2's activation_function -> llmlab activation ("gelu_new" is the tanh approximation)
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu",

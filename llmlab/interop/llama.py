@@ -21,6 +21,8 @@ from llmlab.interop._hf import Rule, config_value
 
 MODEL_TYPES = ("llama", "mistral")
 PREFIX = "model."
+CHECKED = ("logits", "eager attention", "greedy generate (batch 1, left-padded 4)",
+           "sequence classifier", "shards", "bfloat16", "export", "every llmlab tool")
 
 
 # --------------------------------------------------------------------------- loading

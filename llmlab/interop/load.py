@@ -29,12 +29,34 @@ from llmlab.interop._hf import (
 from llmlab.interop.hub import resolve_folder
 
 if TYPE_CHECKING:  # pragma: no cover
+    import polars
+
     from llmlab.models import TransformerModel
     from llmlab.tokenizers import Tokenizer
 
 # config.json "model_type" -> the module that converts that family
 FAMILIES: dict[str, ModuleType] = {
     gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert, **dict.fromkeys(llama.MODEL_TYPES, llama)}
+
+
+def supported() -> polars.DataFrame:
+    """The Hugging Face ``model_type``s llmlab loads: a row each, with the converter module,
+    whether llmlab exports that family back, and what the tests check against transformers.
+
+    >>> supported().filter(pl.col("model_type") == "llama")["exports"].item()  # doctest: +SKIP
+    True
+    """
+    import polars as pl
+
+    from llmlab.interop.export import EXPORTERS
+
+    exported = {module for module in EXPORTERS.values()}
+    return pl.DataFrame({
+        "model_type": list(FAMILIES),
+        "converter": [m.__name__.rsplit(".", 1)[-1] for m in FAMILIES.values()],
+        "exports": [m in exported for m in FAMILIES.values()],
+        "checked": [list(m.CHECKED) for m in FAMILIES.values()],
+    })
 
 
 def is_hf_checkpoint(path: str | os.PathLike) -> bool:
