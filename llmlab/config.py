@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -25,6 +26,7 @@ PosEncoding = Literal["learned", "sinusoidal", "rope", "none"]
 Norm = Literal["layernorm", "rmsnorm"]
 NormPosition = Literal["pre", "post"]
 Activation = Literal["gelu", "gelu_tanh", "relu", "swiglu"]
+RopeScaling = Literal["none", "linear", "llama3"]
 
 # Help shown in the JSON Schema (and so in the config panel's form).
 _HELP = {
@@ -50,6 +52,26 @@ _HELP = {
     "activation": "Feed-forward activation; gelu_tanh is GPT-2's approximation; swiglu "
     "is the gated form (three matrices).",
     "tie_embeddings": "Share the token embedding with the output projection.",
+    "qkv_bias": "Biases on the query/key/value projections; default: as bias (Qwen2 has them "
+    "without any other bias).",
+    "mlp_bias": "Biases in the feed-forward layers; default: as bias.",
+    "head_size": "Width of one attention head; default d_model / n_head (Qwen3 uses wider "
+    "heads).",
+    "rotary_fraction": "Share of each head's dimensions that RoPE rotates (GPT-NeoX/Pythia: "
+    "0.25); the rest carry no position.",
+    "rope_scaling": "Stretch RoPE to longer contexts: none; linear (positions / rope_factor); "
+    "llama3 (Llama 3.1+: low frequencies / rope_factor, smooth in between).",
+    "rope_factor": "Context stretch factor of rope_scaling.",
+    "rope_original_context": "llama3 scaling: the context length the model was pre-trained on.",
+    "rope_low_freq_factor": "llama3 scaling: wavelengths above original context / this are "
+    "scaled fully.",
+    "rope_high_freq_factor": "llama3 scaling: wavelengths below original context / this are "
+    "kept.",
+    "parallel_residual": "Attention and feed-forward read the same input and add to the "
+    "residual together (GPT-J, GPT-NeoX/Pythia).",
+    "qk_norm": "Normalise each head's queries and keys before RoPE (Qwen3, OLMo 2).",
+    "sliding_window": "Each token attends to at most this many latest tokens (itself "
+    "included; Mistral); default: all of them.",
     "init_std": "Standard deviation of the normal weight initialisation.",
     "type_vocab_size": "bert only: token-type (segment) embeddings; 0 = none, 2 = BERT's.",
     "n_labels": "If > 0, the model ends in a sequence-classification head with this many "
@@ -57,6 +79,17 @@ _HELP = {
 }
 
 _MAX_VOCAB = 10_000_000
+#: Upper bounds of the integer fields: far above any published model (Llama 3.1 405B has
+#: d_model 16384, 126 layers, 128 heads, d_ff 53248, a 128,256-token vocabulary and a
+#: 131,072-token context), low enough that every estimate stays exact and finite.
+MAX_SIZES = {
+    "vocab_size": _MAX_VOCAB, "context_length": 1 << 20, "n_layer": 1024,
+    "n_decoder_layer": 1024, "n_head": 1024, "n_kv_head": 1024, "d_model": 1 << 16,
+    "d_ff": 1 << 20, "type_vocab_size": 1024, "n_labels": _MAX_VOCAB, "head_size": 1 << 14,
+    "rope_original_context": 1 << 20, "sliding_window": 1 << 20,
+}
+#: Upper bound of the float fields other than dropout (rope_theta of Llama 3 is 500,000).
+_MAX_FLOAT = 1e12
 
 
 @dataclass(frozen=True)
@@ -90,6 +123,18 @@ class ModelConfig:
     init_std: float = 0.02
     type_vocab_size: int = 0
     n_labels: int = 0
+    qkv_bias: bool | None = None
+    mlp_bias: bool | None = None
+    head_size: int | None = None
+    rotary_fraction: float = 1.0
+    rope_scaling: RopeScaling = "none"
+    rope_factor: float = 1.0
+    rope_original_context: int | None = None
+    rope_low_freq_factor: float = 1.0
+    rope_high_freq_factor: float = 4.0
+    parallel_residual: bool = False
+    qk_norm: bool = False
+    sliding_window: int | None = None
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -99,8 +144,23 @@ class ModelConfig:
     # ----------------------------------------------------------------- derived sizes
     @property
     def head_dim(self) -> int:
-        """Width of one attention head: ``d_model // n_head``."""
-        return self.d_model // self.n_head
+        """Width of one attention head: ``head_size``, by default ``d_model // n_head``."""
+        return self.head_size or self.d_model // self.n_head
+
+    @property
+    def rotary_dim(self) -> int:
+        """Dimensions of each head that RoPE rotates (``rotary_fraction`` of the head)."""
+        return int(self.head_dim * self.rotary_fraction)
+
+    @property
+    def attention_bias(self) -> bool:
+        """Whether the query/key/value projections have biases (``qkv_bias``, else ``bias``)."""
+        return self.bias if self.qkv_bias is None else self.qkv_bias
+
+    @property
+    def ffn_bias(self) -> bool:
+        """Whether the feed-forward layers have biases (``mlp_bias``, else ``bias``)."""
+        return self.bias if self.mlp_bias is None else self.mlp_bias
 
     @property
     def kv_heads(self) -> int:
@@ -148,18 +208,18 @@ class ModelConfig:
             if not ok:
                 raise ConfigError(
                     f"ModelConfig.{f.name} must be {expected.__name__}, got "
-                    f"{type(value).__name__} {value!r}. Pass a {expected.__name__}."
+                    f"{type(value).__name__} {_short(value)}. Pass a {expected.__name__}."
                 )
+            _check_bound(f.name, value, expected)
 
     def _check_values(self) -> None:
         _positive(self, "vocab_size", "context_length", "n_layer", "n_head", "d_model")
-        if self.vocab_size > _MAX_VOCAB:
-            _fail("vocab_size", self.vocab_size, f"must be at most {_MAX_VOCAB:,}")
-        for name in ("n_kv_head", "d_ff", "n_decoder_layer"):
+        for name in ("n_kv_head", "d_ff", "n_decoder_layer", "head_size", "sliding_window",
+                     "rope_original_context"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 _fail(name, value, "must be at least 1, or None for the default")
-        if self.d_model % self.n_head:
+        if self.head_size is None and self.d_model % self.n_head:
             _fail(
                 "d_model", self.d_model,
                 f"is not divisible by n_head={self.n_head}; pick a width that is a multiple "
@@ -172,13 +232,15 @@ class ModelConfig:
                 f"must divide n_head={self.n_head} (each key/value head serves a whole group "
                 f"of query heads); use one of {_divisors(self.n_head)}",
             )
-        if self.pos_encoding == "rope" and self.head_dim % 2:
+        if self.pos_encoding == "rope" and self.rotary_dim % 2:
             _fail(
                 "pos_encoding", "rope",
-                f"needs an even head size, but d_model/n_head = {self.head_dim}; change "
-                "d_model or n_head so that the head size is even, or use another "
+                f"needs an even head size to rotate (rotary dimensions), but the head size "
+                f"{self.head_dim} x rotary_fraction {self.rotary_fraction} = {self.rotary_dim}; "
+                "change d_model, n_head, head_size or rotary_fraction, or use another "
                 "pos_encoding",
             )
+        self._check_new_knobs()
         if self.pos_encoding == "sinusoidal" and self.d_model % 2:
             _fail("pos_encoding", "sinusoidal", "needs an even d_model (sine/cosine pairs)")
         if not 0.0 <= self.dropout < 1.0:
@@ -200,6 +262,33 @@ class ModelConfig:
         if self.n_labels and self.family == "seq2seq":
             _fail("n_labels", self.n_labels,
                   "classification heads exist for gpt and bert; use 0 for seq2seq")
+
+    def _check_new_knobs(self) -> None:
+        """Rotary scaling and fraction, sliding window, parallel residual."""
+        rope_only = {"rotary_fraction": 1.0, "rope_scaling": "none"}
+        for name, default in rope_only.items():
+            if self.pos_encoding != "rope" and getattr(self, name) != default:
+                _fail(name, getattr(self, name), "only applies to pos_encoding='rope'; leave it "
+                      f"at {default!r} or use pos_encoding='rope'")
+        if not 0.0 < self.rotary_fraction <= 1.0 or (self.pos_encoding == "rope"
+                                                      and self.rotary_dim < 2):
+            _fail("rotary_fraction", self.rotary_fraction,
+                  "must be in (0, 1] and rotate at least 2 dimensions of each head")
+        if self.rope_factor < 1.0:
+            _fail("rope_factor", self.rope_factor, "must be at least 1 (1 = no stretch)")
+        if self.rope_scaling == "llama3":
+            if self.rope_original_context is None:
+                _fail("rope_original_context", None, "is needed by rope_scaling='llama3' (the "
+                      "pre-training context, e.g. 8192)")
+            if not 0 < self.rope_low_freq_factor < self.rope_high_freq_factor:
+                _fail("rope_low_freq_factor", self.rope_low_freq_factor,
+                      f"must be positive and below rope_high_freq_factor="
+                      f"{self.rope_high_freq_factor}")
+        if self.sliding_window is not None and not self.is_causal:
+            _fail("sliding_window", self.sliding_window,
+                  "only applies to causal attention (gpt, seq2seq); leave it None")
+        if self.parallel_residual and (self.norm_position != "pre" or self.family != "gpt"):
+            _fail("parallel_residual", True, "needs family='gpt' and norm_position='pre'")
 
     # ----------------------------------------------------------------- constructors
     @classmethod
@@ -326,7 +415,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # --------------------------------------------------------------------------- helpers
 def _fail(name: str, value: Any, problem: str) -> None:
-    raise ConfigError(f"ModelConfig.{name}={value!r} {problem}.")
+    raise ConfigError(f"ModelConfig.{name}={_short(value)} {problem}.")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a huge int or string in a message)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"<an integer of {len(str(abs(value)))} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_bound(name: str, value: Any, expected: type) -> None:
+    """An int field within ``MAX_SIZES``, a float field finite and within ``_MAX_FLOAT``:
+    checked before any arithmetic, so d_model=10**400 cannot overflow an estimate."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if expected is int and name in MAX_SIZES and value > MAX_SIZES[name]:
+        _fail(name, value, f"is larger than llmlab supports (at most {MAX_SIZES[name]:,}); "
+                           "pass a smaller size")
+    if expected is float and isinstance(value, float) and not math.isfinite(value):
+        _fail(name, value, "must be a finite number")
+    if expected is float and abs(value) > _MAX_FLOAT:
+        _fail(name, value, f"is out of range (at most {_MAX_FLOAT:g} in size); pass a "
+                           "smaller number")
 
 
 def _positive(cfg: ModelConfig, *names: str) -> None:
@@ -385,8 +497,12 @@ def _field_schema(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
         schema = {"type": [kind, "null"] if _is_optional(hint) else kind}
         if kind in ("integer", "number") and f.name not in ("dropout",):
             schema["minimum"] = 0
+        if f.name in MAX_SIZES:
+            schema["maximum"] = MAX_SIZES[f.name]
     if f.name == "dropout":
         schema.update(minimum=0, exclusiveMaximum=1)
+    if f.name == "rotary_fraction":
+        schema.update(exclusiveMinimum=0, maximum=1)
     schema["default"] = f.default
     if f.name in _HELP:
         schema["description"] = _HELP[f.name]

@@ -136,19 +136,20 @@ def _linear(n_in: int, n_out: int, bias: bool) -> int:
     return n_in * n_out + (n_out if bias else 0)
 
 
-def _norm(cfg: ModelConfig) -> int:
-    return cfg.d_model * (2 if cfg.norm == "layernorm" and cfg.bias else 1)
+def _norm(cfg: ModelConfig, width: int | None = None) -> int:
+    return (width or cfg.d_model) * (2 if cfg.norm == "layernorm" and cfg.bias else 1)
 
 
 def _attention(cfg: ModelConfig) -> int:
-    d, kv = cfg.d_model, cfg.kv_heads * cfg.head_dim
-    return _linear(d, d + 2 * kv, cfg.bias) + _linear(d, d, cfg.bias)
+    d, q, kv = cfg.d_model, cfg.n_head * cfg.head_dim, cfg.kv_heads * cfg.head_dim
+    qk_norms = 2 * _norm(cfg, cfg.head_dim) if cfg.qk_norm else 0
+    return _linear(d, q + 2 * kv, cfg.attention_bias) + _linear(q, d, cfg.bias) + qk_norms
 
 
 def _ffn(cfg: ModelConfig) -> int:
     gate = 2 if cfg.activation == "swiglu" else 1
-    return _linear(cfg.d_model, gate * cfg.ffn_dim, cfg.bias) + _linear(cfg.ffn_dim, cfg.d_model,
-                                                                         cfg.bias)
+    return (_linear(cfg.d_model, gate * cfg.ffn_dim, cfg.ffn_bias)
+            + _linear(cfg.ffn_dim, cfg.d_model, cfg.ffn_bias))
 
 
 def _block(cfg: ModelConfig, cross: bool) -> int:
@@ -197,10 +198,12 @@ def matmul_param_count(cfg: ModelConfig) -> int:
 
 # ------------------------------------------------------------------------- compute, memory
 def attention_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
-    """Forward FLOPs per token of the score and weighted-value products: 4 d T per layer."""
+    """Forward FLOPs per token of the score and weighted-value products: 4 d T per layer,
+    T capped at the sliding window for self-attention."""
     width = cfg.n_head * cfg.head_dim
-    layers = cfg.n_layer + 2 * cfg.decoder_layers  # seq2seq decoder: self + cross attention
-    return 4 * layers * width * seq_len
+    span = min(seq_len, cfg.sliding_window or seq_len)
+    self_layers = cfg.n_layer + cfg.decoder_layers  # seq2seq decoder: self + cross attention
+    return 4 * width * (self_layers * span + cfg.decoder_layers * seq_len)
 
 
 def activation_bytes(cfg: ModelConfig, batch_size: int, seq_len: int, dtype_bytes: int,

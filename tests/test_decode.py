@@ -28,6 +28,15 @@ ARCHITECTURES = [
     dict(pos_encoding="sinusoidal", norm_position="post", bias=False),
     dict(pos_encoding="none", activation="gelu_tanh", tie_embeddings=False),
     dict(activation="relu", n_kv_head=1),
+    # the real-model knobs: Qwen2, Qwen3, GPT-NeoX, Llama 3 scaling, Mistral's window
+    dict(pos_encoding="rope", bias=False, qkv_bias=True, norm="rmsnorm", activation="swiglu"),
+    dict(pos_encoding="rope", bias=False, qk_norm=True, head_size=16, n_kv_head=2,
+         norm="rmsnorm", activation="swiglu"),
+    dict(pos_encoding="rope", parallel_residual=True, rotary_fraction=0.25,
+         tie_embeddings=False),
+    dict(pos_encoding="rope", rope_scaling="llama3", rope_factor=8.0, rope_original_context=8,
+         norm="rmsnorm", activation="swiglu", bias=False),
+    dict(pos_encoding="rope", sliding_window=4, n_kv_head=2),
 ]
 
 
@@ -64,7 +73,7 @@ def test_plan_step_equals_the_model_forward(extra):
     assert_same_step(model, ids)
 
 
-@pytest.mark.parametrize("extra", ARCHITECTURES[:3])
+@pytest.mark.parametrize("extra", ARCHITECTURES[:3] + ARCHITECTURES[5:])
 def test_plan_step_with_left_padding_equals_the_model_forward(extra):
     model = llmlab.build_model(tiny(**extra), seed=3).eval()
     ids = torch.randint(0, VOCAB, (2, 8), generator=torch.Generator().manual_seed(1))

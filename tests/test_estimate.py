@@ -29,6 +29,39 @@ def test_param_count_equals_built_model_over_the_option_grid(chunk):
         assert llmlab.build_model(cfg).num_params() == cfg.estimate().params, cfg
 
 
+KNOBS = [
+    dict(bias=False, qkv_bias=True), dict(bias=True, qkv_bias=False, mlp_bias=False),
+    dict(bias=False, mlp_bias=True), dict(head_size=16), dict(head_size=4, n_kv_head=2),
+    dict(qk_norm=True), dict(qk_norm=True, norm="layernorm", bias=True),
+    dict(qk_norm=True, head_size=16, norm="rmsnorm"), dict(rotary_fraction=0.25),
+    dict(parallel_residual=True), dict(sliding_window=4),
+    dict(rope_scaling="llama3", rope_factor=8.0, rope_original_context=8),
+]
+
+
+@pytest.mark.parametrize("family", ["gpt", "bert", "seq2seq"])
+@pytest.mark.parametrize("knobs", KNOBS)
+def test_param_count_is_exact_for_the_real_model_knobs(family, knobs):
+    if family != "gpt" and ("parallel_residual" in knobs
+                            or ("sliding_window" in knobs and family == "bert")):
+        return  # refused by the config (tests/test_config.py)
+    for labels in (0, 3) if family != "seq2seq" else (0,):
+        cfg = ModelConfig(family=family, vocab_size=37, context_length=16, n_layer=2, n_head=4,
+                          d_model=32, pos_encoding="rope", n_labels=labels,
+                          **{"activation": "swiglu", **knobs})
+        assert llmlab.build_model(cfg).num_params() == cfg.estimate().params, cfg
+
+
+def test_a_sliding_window_caps_the_attention_flops():
+    base = ModelConfig(family="gpt", vocab_size=37, context_length=64, n_layer=2, n_head=4,
+                       d_model=32, pos_encoding="rope")
+    from llmlab.estimate import attention_flops_per_token
+
+    windowed = base.replace(sliding_window=8)
+    assert attention_flops_per_token(windowed, 64) == attention_flops_per_token(base, 8)
+    assert attention_flops_per_token(windowed, 4) == attention_flops_per_token(base, 4)
+
+
 @pytest.mark.parametrize("name", ModelConfig.presets())
 def test_presets_param_count_matches_model(name):
     cfg = ModelConfig.preset(name)

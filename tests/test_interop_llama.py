@@ -1,4 +1,4 @@
-"""Llama-family checkpoints (Llama, Mistral; SmolLM2 and TinyLlama are Llama) in llmlab.
+"""Llama-family checkpoints (Llama, Mistral, Qwen2, Qwen3; SmolLM2 is Llama) in llmlab.
 
 Tiny random models built with transformers and saved with ``save_pretrained`` are loaded by
 ``llmlab.load`` and compared with transformers on the same inputs: logits, every layer's
@@ -28,6 +28,8 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
     config_cls, model_cls = {
         "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
         "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM),
+        "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
+        "qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
     }[kind]
@@ -38,17 +40,31 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
     return model
 
 
-@pytest.fixture(scope="module", params=["llama-gqa", "llama-tied", "mistral"])
+LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 5000.0, "factor": 8.0,
+               "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 16}
+VARIANTS = {
+    "llama-gqa": ("llama", {}),
+    "llama-tied": ("llama", {"tie_word_embeddings": True, "num_key_value_heads": 4}),
+    "llama-biases": ("llama", {"attention_bias": True, "mlp_bias": True}),
+    "llama3-rope": ("llama", {"rope_parameters": LLAMA3_ROPE}),
+    "llama-linear-rope": ("llama", {"rope_parameters": {"rope_type": "linear",
+                                                        "rope_theta": 5000.0, "factor": 4.0}}),
+    "mistral-window": ("mistral", {"sliding_window": 5}),
+    "qwen2": ("qwen2", {}),
+    "qwen3": ("qwen3", {"head_dim": 32}),
+}
+EXPORTABLE = {"llama-gqa", "llama-tied", "llama-biases", "llama3-rope", "llama-linear-rope"}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def pair(request, tmp_path_factory):
     """(transformers model, llmlab model) with the same weights."""
     folder = tmp_path_factory.mktemp(request.param)
-    kind, changes = {
-        "llama-gqa": ("llama", {}),
-        "llama-tied": ("llama", {"tie_word_embeddings": True, "num_key_value_heads": 4}),
-        "mistral": ("mistral", {"sliding_window": None}),
-    }[request.param]
+    kind, changes = VARIANTS[request.param]
     theirs = _build(kind, folder, **changes)
     ours, _ = llmlab.load(folder)
+    ours.variant = request.param
     return theirs, ours
 
 
@@ -106,6 +122,10 @@ def test_export_round_trips_through_transformers(pair, tmp_path):
     from transformers import AutoModelForCausalLM
 
     theirs, ours = pair
+    if ours.variant not in EXPORTABLE:
+        with pytest.raises(CheckpointError, match="cannot be written as GPT-2 or Llama"):
+            llmlab.interop.export(ours, tmp_path / "export")
+        return
     folder = llmlab.interop.export(ours, tmp_path / "export")
     assert json.loads((folder / "config.json").read_text())["model_type"] == "llama"
     back = AutoModelForCausalLM.from_pretrained(folder).eval()
@@ -142,19 +162,27 @@ def test_a_classifier_checkpoint_matches_transformers(tmp_path):
         torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, atol=1e-4, rtol=1e-4)
 
 
-def test_a_binding_sliding_window_loads_with_that_context_and_says_so(tmp_path):
-    _build("mistral", tmp_path, sliding_window=16)
-    with pytest.warns(UserWarning, match="sliding_window.*context_length=16"):
-        ours, _ = llmlab.load(tmp_path)
-    assert ours.config.context_length == 16
+def test_the_knobs_arrive_in_the_config(pair):
+    _, ours = pair
+    cfg, variant = ours.config, ours.variant
+    expected = {
+        "mistral-window": {"sliding_window": 5}, "qwen2": {"qkv_bias": True, "bias": False},
+        "qwen3": {"qk_norm": True, "head_size": 32}, "llama3-rope": {"rope_scaling": "llama3"},
+        "llama-biases": {"bias": True, "mlp_bias": True},
+    }.get(variant, {})
+    assert {key: getattr(cfg, key) for key in expected} == expected
+    assert ours.num_params() == cfg.estimate().params
 
 
 @pytest.mark.parametrize(("changes", "named"), [
-    ({"attention_bias": True}, "attention_bias=True"),
-    ({"mlp_bias": True}, "mlp_bias=True"),
-    ({"head_dim": 32}, "head_dim=32"),
     ({"hidden_act": "gelu"}, "hidden_act='gelu'"),
-    ({"rope_scaling": {"rope_type": "linear", "factor": 2.0}}, "rope_type='linear'"),
+    ({"rope_scaling": {"rope_type": "yarn", "factor": 2.0}}, "rope_type='yarn'"),
+    ({"rope_scaling": {"rope_type": "default", "partial_rotary_factor": 0.5}},
+     "partial_rotary_factor=0.5"),
+    ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}},
+     "original_max_position_embeddings=None"),
+    ({"use_sliding_window": True, "sliding_window": 4,
+      "layer_types": ["sliding_attention", "full_attention"]}, "layer_types="),
 ])
 def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
     _build("llama", tmp_path)

@@ -1,10 +1,11 @@
-"""Llama-family checkpoints (``model_type`` "llama", "mistral") <-> llmlab ``GPT`` models.
+"""Llama-family checkpoints (``model_type`` llama, mistral, qwen2, qwen3) <-> llmlab ``GPT``.
 
 Llama is a pre-norm decoder with RMSNorm, rotary positions, grouped-query attention, a SwiGLU
-feed-forward and no biases; SmolLM2, TinyLlama and Mistral are Llama in this sense. The
-checkpoint keeps ``q_proj``, ``k_proj`` and ``v_proj`` apart (of unequal widths under
-grouped-query attention), which become llmlab's fused ``qkv``; ``gate_proj`` and ``up_proj``
-become the two halves of the SwiGLU ``fc``.
+feed-forward and no biases; SmolLM2 and TinyLlama are Llama, Llama 3.1+ adds ``llama3`` RoPE
+scaling, Mistral a sliding window, Qwen2 q/k/v biases (and no other), Qwen3 a per-head RMSNorm
+of queries and keys and wider heads. The checkpoint keeps ``q_proj``, ``k_proj`` and
+``v_proj`` apart (of unequal widths under grouped-query attention), which become llmlab's
+fused ``qkv``; ``gate_proj`` and ``up_proj`` become the two halves of the SwiGLU ``fc``.
 
 >>> from llmlab.interop import load_hf                              # doctest: +SKIP
 >>> model, tok = load_hf("HuggingFaceTB/SmolLM2-135M")               # doctest: +SKIP
@@ -12,38 +13,46 @@ become the two halves of the SwiGLU ``fc``.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError
 from llmlab.interop._hf import Rule, config_value
 
-MODEL_TYPES = ("llama", "mistral")
+MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 PREFIX = "model."
 CHECKED = ("logits", "eager attention", "greedy generate (batch 1, left-padded 4)",
            "sequence classifier", "shards", "bfloat16", "export", "every llmlab tool")
+_SCALINGS = {"default": "none", "linear": "linear", "llama3": "llama3"}
 
 
 # --------------------------------------------------------------------------- loading
 def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig:
     """The llmlab config of a Llama-family ``config.json`` (``n_labels`` classes, 0 = LM)."""
     _reject_unsupported(hf)
+    model_type = hf.get("model_type")
     d_model = config_value(hf, "hidden_size", 4096, int)
     n_head = config_value(hf, "num_attention_heads", 32, int)
+    head_dim = config_value(hf, "head_dim", None, (int, type(None))) or d_model // n_head
+    biased = config_value(hf, "attention_bias", False, bool)
     return ModelConfig(
         family="gpt",
         vocab_size=config_value(hf, "vocab_size", 32000, int),
-        context_length=_context_length(hf, name),
+        context_length=config_value(hf, "max_position_embeddings", 2048, int),
         n_layer=config_value(hf, "num_hidden_layers", 32, int),
         n_head=n_head,
         n_kv_head=config_value(hf, "num_key_value_heads", None, (int, type(None))) or n_head,
         d_model=d_model,
         d_ff=config_value(hf, "intermediate_size", 11008, int),
+        head_size=None if head_dim * n_head == d_model else head_dim,
         dropout=float(config_value(hf, "attention_dropout", 0.0, (int, float))),
-        bias=False,
+        bias=biased,
+        qkv_bias=True if model_type == "qwen2" else None,
+        mlp_bias=config_value(hf, "mlp_bias", False, bool),
+        qk_norm=model_type == "qwen3",
+        sliding_window=_sliding_window(hf),
         pos_encoding="rope",
-        rope_theta=float(_rope(hf).get("rope_theta", 10000.0)),
+        **_rope_fields(hf),
         norm="rmsnorm",
         norm_position="pre",
         norm_eps=float(config_value(hf, "rms_norm_eps", 1e-6, (int, float))),
@@ -55,15 +64,17 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
     )
 
 
-def _rope(hf: dict[str, Any]) -> dict[str, Any]:
-    """RoPE settings: ``rope_parameters`` (transformers 5) or the older top-level keys."""
+def rope_settings(hf: dict[str, Any]) -> dict[str, Any]:
+    """RoPE settings: ``rope_parameters`` (transformers 5) or the older top-level keys
+    (``rope_theta``, ``rope_scaling``, ``partial_rotary_factor``)."""
     params = hf.get("rope_parameters")
     if isinstance(params, dict) and "full_attention" in params:  # per attention type
         params = params["full_attention"]
     if not isinstance(params, dict):
         params = dict(hf.get("rope_scaling") or {})
-        if "rope_theta" in hf:
-            params["rope_theta"] = hf["rope_theta"]
+        for key in ("rope_theta", "partial_rotary_factor", "rotary_pct"):
+            if key in hf:
+                params.setdefault(key, hf[key])
     theta = params.get("rope_theta", 10000.0)
     if isinstance(theta, bool) or not isinstance(theta, (int, float)) or theta <= 0:
         raise CheckpointError(f"config.json has rope_theta={theta!r}; it must be a positive "
@@ -71,35 +82,46 @@ def _rope(hf: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _context_length(hf: dict[str, Any], name: str) -> int:
-    length = config_value(hf, "max_position_embeddings", 2048, int)
+def _rope_fields(hf: dict[str, Any]) -> dict[str, Any]:
+    params = rope_settings(hf)
+    kind = _SCALINGS[params.get("rope_type", params.get("type", "default"))]
+    fields: dict[str, Any] = {"rope_theta": float(params.get("rope_theta", 10000.0)),
+                              "rope_scaling": kind}
+    if kind != "none":
+        fields["rope_factor"] = float(params.get("factor", 1.0))
+    if kind == "llama3":
+        fields.update(rope_original_context=int(params["original_max_position_embeddings"]),
+                      rope_low_freq_factor=float(params.get("low_freq_factor", 1.0)),
+                      rope_high_freq_factor=float(params.get("high_freq_factor", 4.0)))
+    return fields
+
+
+def _sliding_window(hf: dict[str, Any]) -> int | None:
     window = config_value(hf, "sliding_window", None, (int, type(None)))
-    if hf.get("use_sliding_window") is False or window is None or window >= length:
-        return length
-    warnings.warn(
-        f"{name}: attention looks back {window} tokens at most (sliding_window); llmlab loads "
-        f"it with context_length={window}, where every output is exact, instead of "
-        f"max_position_embeddings={length}.", stacklevel=4)
+    if hf.get("use_sliding_window") is False:  # Qwen2/3 keep a window they do not use
+        return None
     return window
 
 
 def _reject_unsupported(hf: dict[str, Any]) -> None:
-    d_model = config_value(hf, "hidden_size", 4096, int)
-    n_head = config_value(hf, "num_attention_heads", 32, int)
-    rope_type = _rope(hf).get("rope_type", _rope(hf).get("type", "default"))
+    params = rope_settings(hf)
+    rope_type = params.get("rope_type", params.get("type", "default"))
     checks = [
-        ("hidden_act", config_value(hf, "hidden_act", "silu", str), "silu",
+        ("hidden_act", config_value(hf, "hidden_act", "silu", str), {"silu"},
          "the SwiGLU feed-forward"),
-        ("attention_bias", config_value(hf, "attention_bias", False, bool), False,
-         "attention projections without biases"),
-        ("mlp_bias", config_value(hf, "mlp_bias", False, bool), False,
-         "a feed-forward without biases"),
-        ("rope_type", rope_type, "default", "unscaled rotary positions"),
-        ("head_dim", hf.get("head_dim") or d_model // max(n_head, 1), d_model // max(n_head, 1),
-         "head size = hidden_size / num_attention_heads"),
+        ("rope_type", rope_type, set(_SCALINGS), "RoPE unscaled, linear or llama3"),
+        ("partial_rotary_factor", params.get("partial_rotary_factor", 1.0), {1.0},
+         "rotary positions over whole heads"),
     ]
-    bad = [f"{key}={value!r} (llmlab needs {needed!r}: {why})"
-           for key, value, needed, why in checks if value != needed]
+    layer_types = hf.get("layer_types")
+    if hf.get("use_sliding_window") and isinstance(layer_types, list):
+        checks.append(("layer_types", sorted(set(layer_types)), [["sliding_attention"]],
+                       "the same attention in every layer"))
+    if rope_type == "llama3" and "original_max_position_embeddings" not in params:
+        checks.append(("original_max_position_embeddings", None, {"an int"},
+                       "llama3 RoPE scaling needs the pre-training context"))
+    bad = [f"{key}={value!r} (llmlab needs {' or '.join(map(repr, needed))}: {why})"
+           for key, value, needed, why in checks if value not in needed]
     if bad:
         raise CheckpointError(
             f"this {hf.get('model_type')} variant cannot be loaded into llmlab's GPT yet: "
@@ -126,21 +148,37 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
         attn, mlp = f"{theirs}self_attn.", f"{theirs}mlp."
         out += [
             Rule(f"{ours}attn_norm.weight", (f"{theirs}input_layernorm.weight",)),
-            Rule(f"{ours}attn.qkv.weight", tuple(f"{attn}{x}_proj.weight" for x in "qkv"),
-                 "concat", split=(q_rows, kv_rows, kv_rows)),
+            *_qkv(ours, attn, cfg, (q_rows, kv_rows, kv_rows)),
             Rule(f"{ours}attn.proj.weight", (f"{attn}o_proj.weight",)),
             Rule(f"{ours}ffn_norm.weight", (f"{theirs}post_attention_layernorm.weight",)),
             Rule(f"{ours}ffn.fc.weight", (f"{mlp}gate_proj.weight", f"{mlp}up_proj.weight"),
                  "concat"),
             Rule(f"{ours}ffn.proj.weight", (f"{mlp}down_proj.weight",)),
         ]
+        if cfg.bias:
+            out.append(Rule(f"{ours}attn.proj.bias", (f"{attn}o_proj.bias",)))
+        if cfg.ffn_bias:
+            out += [Rule(f"{ours}ffn.fc.bias", (f"{mlp}gate_proj.bias", f"{mlp}up_proj.bias"),
+                         "concat"),
+                    Rule(f"{ours}ffn.proj.bias", (f"{mlp}down_proj.bias",))]
+        if cfg.qk_norm:
+            out += [Rule(f"{ours}attn.{x}_norm.weight", (f"{attn}{x}_norm.weight",))
+                    for x in "qk"]
     out.append(Rule("decoder.norm.weight", (f"{PREFIX}norm.weight",)))
     if cfg.n_labels:
         out.append(Rule("classifier.weight", () if new_head else ("score.weight",),
                         optional=new_head))
+        if cfg.bias:  # the checkpoint's "score" layer has no bias: ours is zero
+            out.append(Rule("classifier.bias", (), "zeros"))
     elif not cfg.tie_embeddings:
         out.append(Rule("lm_head.weight", ("lm_head.weight",)))
     return out
+
+
+def _qkv(ours: str, attn: str, cfg: ModelConfig, split: tuple[int, int, int]) -> list[Rule]:
+    params = ("weight", "bias") if cfg.attention_bias else ("weight",)
+    return [Rule(f"{ours}attn.qkv.{p}", tuple(f"{attn}{x}_proj.{p}" for x in "qkv"), "concat",
+                 split=split) for p in params]
 
 
 def ignorable(name: str) -> bool:
@@ -157,6 +195,14 @@ def mismatch_hint(hf: dict[str, Any], cfg: ModelConfig) -> str:
 # --------------------------------------------------------------------------- export
 def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None) -> dict:
     """Llama's ``config.json`` for an exportable llmlab config."""
+    rope: dict[str, Any] = {"rope_type": "default" if cfg.rope_scaling == "none"
+                            else cfg.rope_scaling, "rope_theta": cfg.rope_theta}
+    if cfg.rope_scaling != "none":
+        rope["factor"] = cfg.rope_factor
+    if cfg.rope_scaling == "llama3":
+        rope.update(original_max_position_embeddings=cfg.rope_original_context,
+                    low_freq_factor=cfg.rope_low_freq_factor,
+                    high_freq_factor=cfg.rope_high_freq_factor)
     return {
         "model_type": "llama",
         "architectures": ["LlamaForCausalLM"],
@@ -171,9 +217,9 @@ def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None
         "hidden_act": "silu",
         "rms_norm_eps": cfg.norm_eps,
         "rope_theta": cfg.rope_theta,
-        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
-        "attention_bias": False,
-        "mlp_bias": False,
+        "rope_parameters": rope,
+        "attention_bias": cfg.bias,
+        "mlp_bias": cfg.ffn_bias,
         "attention_dropout": cfg.dropout,
         "initializer_range": cfg.init_std,
         "tie_word_embeddings": cfg.tie_embeddings,
@@ -187,6 +233,8 @@ def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None
 def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     """(field, value, what Llama needs) for every field a Llama config cannot express."""
     required = {"family": "gpt", "pos_encoding": "rope", "norm": "rmsnorm",
-                "norm_position": "pre", "bias": False, "activation": "swiglu", "n_labels": 0}
+                "norm_position": "pre", "activation": "swiglu", "n_labels": 0,
+                "qkv_bias": None, "qk_norm": False, "parallel_residual": False,
+                "rotary_fraction": 1.0, "sliding_window": None}
     return [(field, getattr(cfg, field), repr(needed))
             for field, needed in required.items() if getattr(cfg, field) != needed]

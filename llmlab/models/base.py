@@ -127,7 +127,7 @@ class TransformerModel(nn.Module):
         self.config = cfg
         self.embed = Embeddings(cfg)
         if cfg.pos_encoding == "rope":
-            cos, sin = rope_tables(cfg.context_length, cfg.head_dim, cfg.rope_theta)
+            cos, sin = rope_tables(cfg, cfg.context_length)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from llmlab.models.base import Stack, self_attention_mask
 from llmlab.models.cache import KVCache
 from llmlab.models.gpt import GPT
-from llmlab.models.layers import Attention, Block, FeedForward, apply_rope
+from llmlab.models.layers import Attention, Block, FeedForward
 
 
 def decode_plan(model: nn.Module) -> DecodePlan | None:
@@ -77,7 +77,8 @@ def _eligible(model: nn.Module) -> bool:
 # changes only the attention-weights path, which decoding does not use)
 _REPLICATED = {
     Stack: ("forward",), Block: ("forward", "_sublayer_input", "_residual"),
-    Attention: ("forward", "_project", "_heads"), FeedForward: ("forward",),
+    Attention: ("forward", "_project", "_heads", "position", "window_mask"),
+    FeedForward: ("forward",),
     nn.LayerNorm: ("forward",), nn.RMSNorm: ("forward",),
 }
 
@@ -144,7 +145,9 @@ class _Layer:
 
     def __init__(self, block: Block, threads: int):
         attn, ffn = block.attn, block.ffn
-        self.pre_norm = block.pre_norm
+        self.pre_norm, self.parallel = block.pre_norm, block.parallel
+        # the block's own query/key preparation (qk-norm, RoPE) and sliding-window mask
+        self.position, self.window_mask = attn.position, attn.window_mask
         self.attn_norm, self.ffn_norm = _norm(block.attn_norm), _norm(block.ffn_norm)
         self.qkv, self.out = _projection(attn.qkv, threads), _projection(attn.proj, threads)
         self.fc, self.down = _projection(ffn.fc, threads), _projection(ffn.proj, threads)
@@ -155,6 +158,8 @@ class _Layer:
                  rope: tuple[Tensor, Tensor] | None) -> Tensor:
         h = self.attn_norm(x) if self.pre_norm else x
         out = self._attend(h, index, cache, mask, rope)
+        if self.parallel:
+            return x + out + self.down(self.activate(self.fc(self.ffn_norm(x))))
         x = x + out if self.pre_norm else self.attn_norm(x + out)
         h = self.ffn_norm(x) if self.pre_norm else x
         out = self.down(self.activate(self.fc(h)))
@@ -169,9 +174,9 @@ class _Layer:
         q = qkv[:, :H * D].view(B, H, 1, D)
         k = qkv[:, H * D:(H + K) * D].view(B, K, 1, D)
         v = qkv[:, (H + K) * D:].view(B, K, 1, D)
-        if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        q, k = self.position(q, k, rope)
         k, v = cache.append(index, k, v)
+        mask = self.window_mask(mask, 1, k.shape[2], h.device)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H)
         return self.out(y.reshape(B, H * D))
 

@@ -22,11 +22,12 @@ from llmlab.config import ModelConfig
 from llmlab.models.cache import LayerCache
 
 
-def make_norm(cfg: ModelConfig) -> nn.Module:
-    """The config's normalisation layer over the model width."""
+def make_norm(cfg: ModelConfig, width: int | None = None) -> nn.Module:
+    """The config's normalisation layer over the model width (or over ``width``)."""
+    width = width or cfg.d_model
     if cfg.norm == "rmsnorm":
-        return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-    return nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
+        return nn.RMSNorm(width, eps=cfg.norm_eps)
+    return nn.LayerNorm(width, eps=cfg.norm_eps, bias=cfg.bias)
 
 
 def activation_fn(name: str):
@@ -55,17 +56,40 @@ def sinusoidal_table(length: int, width: int) -> Tensor:
     return table
 
 
-def rope_tables(length: int, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
-    """cos and sin tables ``[length, head_dim]`` for rotary embeddings (Su et al. 2021)."""
-    inv_freq = theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    angles = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
+def rope_frequencies(cfg: ModelConfig) -> Tensor:
+    """Angular frequency of each rotated pair ``[rotary_dim / 2]`` (Su et al. 2021), with
+    the config's ``rope_scaling``: linear divides every frequency by ``rope_factor``;
+    llama3 (Llama 3.1 report, Meta 2024) divides those whose wavelength exceeds
+    ``rope_original_context / rope_low_freq_factor``, keeps those below
+    ``rope_original_context / rope_high_freq_factor`` and blends linearly in 1/wavelength
+    between the two."""
+    dim = cfg.rotary_dim
+    inv_freq = cfg.rope_theta ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    if cfg.rope_scaling == "linear":
+        return inv_freq / cfg.rope_factor
+    if cfg.rope_scaling == "llama3":
+        original = cfg.rope_original_context
+        low, high = cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+        wavelength = 2 * math.pi / inv_freq
+        blend = ((original / wavelength - low) / (high - low)).clamp(0.0, 1.0)
+        return blend * inv_freq + (1 - blend) * inv_freq / cfg.rope_factor
+    return inv_freq
+
+
+def rope_tables(cfg: ModelConfig, length: int) -> tuple[Tensor, Tensor]:
+    """cos and sin tables ``[length, rotary_dim]`` for rotary embeddings."""
+    angles = torch.outer(torch.arange(length, dtype=torch.float32), rope_frequencies(cfg))
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate pairs (i, i + D/2) of ``x [B, H, T, D]`` by position-dependent angles."""
-    half = x.shape[-1] // 2
+    """Rotate pairs (i, i + R/2) of the first R = ``cos.shape[-1]`` dimensions of
+    ``x [B, H, T, D]`` by position-dependent angles; the other D - R pass unchanged."""
+    rot = cos.shape[-1]
+    if rot < x.shape[-1]:
+        return torch.cat([apply_rope(x[..., :rot], cos, sin), x[..., rot:]], dim=-1)
+    half = rot // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
     return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
@@ -81,13 +105,17 @@ class Attention(nn.Module):
         super().__init__()
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
         self.causal, self.cross, self.dropout = causal, cross, cfg.dropout
-        kv_width = self.n_kv_head * self.head_dim
+        self.window = None if cross else cfg.sliding_window
+        q_width, kv_width = self.n_head * self.head_dim, self.n_kv_head * self.head_dim
+        bias = cfg.attention_bias
         if cross:
-            self.q = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
-            self.kv = nn.Linear(cfg.d_model, 2 * kv_width, bias=cfg.bias)
+            self.q = nn.Linear(cfg.d_model, q_width, bias=bias)
+            self.kv = nn.Linear(cfg.d_model, 2 * kv_width, bias=bias)
         else:
-            self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * kv_width, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+            self.qkv = nn.Linear(cfg.d_model, q_width + 2 * kv_width, bias=bias)
+        if cfg.qk_norm:
+            self.q_norm, self.k_norm = make_norm(cfg, self.head_dim), make_norm(cfg, self.head_dim)
+        self.proj = nn.Linear(q_width, cfg.d_model, bias=cfg.bias)
         self.proj.is_residual_output = True
 
     def forward(
@@ -108,12 +136,11 @@ class Attention(nn.Module):
         """
         B, T, _ = x.shape
         q, k, v = self._project(x, context, cache)
-        if rope is not None:
-            cos, sin = rope
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = self.position(q, k, rope)
         if cache is not None and not self.cross:
             k, v = cache.append(k, v)
         S = k.shape[2]
+        mask = self.window_mask(mask, T, S, x.device)
         if self.causal and mask is None and 1 < T < S:  # new queries after cached keys
             mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)
         is_causal = self.causal and mask is None and T == S
@@ -128,6 +155,28 @@ class Attention(nn.Module):
             )
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
         return dropout(self.proj(y), self.dropout, self.training), weights
+
+    def position(self, q: Tensor, k: Tensor,
+                 rope: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+        """Queries and keys ``[B, n, T, D]`` made ready to score: each head normalised
+        (``qk_norm``), then rotated by their positions (RoPE). The decode plan calls it too."""
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k
+
+    def window_mask(self, mask: Tensor | None, T: int, S: int,
+                    device: torch.device) -> Tensor | None:
+        """``mask`` narrowed to the sliding window: the last ``T`` of ``S`` positions query,
+        and each sees the ``window`` latest keys up to itself. Unchanged without a window,
+        or when every key is within it."""
+        if self.window is None or S <= self.window:
+            return mask
+        query = torch.arange(S - T, S, device=device)[:, None]
+        key = torch.arange(S, device=device)[None, :]
+        band = (key <= query) & (key > query - self.window)
+        return band if mask is None else mask & band
 
     def _project(
         self, x: Tensor, context: Tensor | None, cache: LayerCache | None
@@ -178,9 +227,10 @@ class FeedForward(nn.Module):
         super().__init__()
         self.gated = cfg.activation == "swiglu"
         hidden = cfg.ffn_dim
-        self.fc = nn.Linear(cfg.d_model, 2 * hidden if self.gated else hidden, bias=cfg.bias)
+        bias = cfg.ffn_bias
+        self.fc = nn.Linear(cfg.d_model, 2 * hidden if self.gated else hidden, bias=bias)
         self.act = activation_fn(cfg.activation)
-        self.proj = nn.Linear(hidden, cfg.d_model, bias=cfg.bias)
+        self.proj = nn.Linear(hidden, cfg.d_model, bias=bias)
         self.proj.is_residual_output = True
         self.dropout = cfg.dropout
 
@@ -199,12 +249,13 @@ class Block(nn.Module):
     """One transformer layer: self-attention, optional cross-attention, feed-forward.
 
     Pre-norm: ``x + f(norm(x))`` (GPT-2). Post-norm: ``norm(x + f(x))`` (original Transformer,
-    BERT).
+    BERT). Parallel residual: ``x + attn(norm1(x)) + ffn(norm2(x))`` (GPT-NeoX).
     """
 
     def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False):
         super().__init__()
         self.pre_norm, self.has_cross = cfg.norm_position == "pre", cross
+        self.parallel = cfg.parallel_residual
         self.attn_norm = make_norm(cfg)
         self.attn = Attention(cfg, causal=causal)
         if cross:
@@ -227,6 +278,8 @@ class Block(nn.Module):
         """``x [B, T, C]`` -> ``(x, self-attention weights, cross-attention weights)``."""
         out, self_weights = self.attn(self._sublayer_input(x, self.attn_norm), mask=mask,
                                       rope=rope, need_weights=need_weights, cache=cache)
+        if self.parallel:
+            return x + out + self.ffn(self.ffn_norm(x)), self_weights, None
         x = self._residual(x, out, self.attn_norm)
         cross_weights = None
         if self.has_cross:

@@ -1,0 +1,77 @@
+"""The real-model knobs of ModelConfig: defaults that change nothing, and bad values refused
+with the field and the fix."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import llmlab
+from llmlab import ModelConfig
+from llmlab.errors import ConfigError
+
+BASE = dict(family="gpt", vocab_size=40, context_length=16, n_layer=1, n_head=4, d_model=32,
+            pos_encoding="rope")
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    (dict(pos_encoding="learned", rotary_fraction=0.5), "rotary_fraction.*pos_encoding='rope'"),
+    (dict(rotary_fraction=0.0), "rotary_fraction.*in \\(0, 1\\]"),
+    (dict(rotary_fraction=1.5), "rotary_fraction"),
+    (dict(rotary_fraction=0.1), "rotary_fraction.*at least 2"),
+    (dict(rotary_fraction=0.375), "even head size to rotate"),
+    (dict(rope_scaling="llama3", rope_factor=8.0), "rope_original_context.*llama3"),
+    (dict(rope_scaling="linear", rope_factor=0.5), "rope_factor.*at least 1"),
+    (dict(rope_scaling="llama3", rope_original_context=8, rope_low_freq_factor=4.0,
+          rope_high_freq_factor=1.0), "rope_low_freq_factor.*below"),
+    (dict(rope_scaling="yarn"), "rope_scaling='yarn' is not a known choice"),
+    (dict(family="bert", sliding_window=4), "sliding_window.*causal"),
+    (dict(sliding_window=0), "sliding_window.*at least 1"),
+    (dict(parallel_residual=True, norm_position="post"), "parallel_residual.*pre"),
+    (dict(family="seq2seq", parallel_residual=True), "parallel_residual.*family='gpt'"),
+    (dict(head_size=0), "head_size.*at least 1"),
+    (dict(head_size=3), "even head size"),
+    (dict(qkv_bias="yes"), "qkv_bias must be bool"),
+    (dict(head_size=10**6), "head_size.*at most"),
+])
+def test_bad_knobs_name_the_field_and_the_fix(changes, named):
+    with pytest.raises(ConfigError, match=named):
+        ModelConfig(**{**BASE, **changes})
+
+
+def test_head_size_frees_the_width_from_the_head_count():
+    cfg = ModelConfig(**{**BASE, "d_model": 30, "n_head": 4, "head_size": 8})
+    model = llmlab.build_model(cfg)
+    assert model.decoder.blocks[0].attn.qkv.weight.shape == (3 * 32, 30)
+    assert model(torch.zeros(1, 5, dtype=torch.long)).logits.shape == (1, 5, 40)
+
+
+def test_the_defaults_build_the_same_model_as_before():
+    plain = ModelConfig(**BASE)
+    spelled = plain.replace(qkv_bias=True, mlp_bias=True, head_size=8, rotary_fraction=1.0)
+    a, b = llmlab.build_model(plain, seed=0), llmlab.build_model(spelled, seed=0)
+    ids = torch.arange(6)[None]
+    torch.testing.assert_close(a(ids).logits, b(ids).logits)
+
+
+def test_a_sliding_window_forgets_what_lies_behind_it():
+    cfg = ModelConfig(**{**BASE, "sliding_window": 3})
+    model = llmlab.build_model(cfg, seed=0).eval()
+    ids = torch.randint(0, 40, (1, 10), generator=torch.Generator().manual_seed(0))
+    other = ids.clone()
+    other[0, :5] = (ids[0, :5] + 1) % 40  # change tokens far behind the last position
+    with torch.no_grad():
+        last = model(ids).logits[0, -1]
+        # one layer, window 3: the last position reads positions 7, 8, 9 only
+        torch.testing.assert_close(model(other).logits[0, -1], last)
+        weights = model(ids, return_attention=True).attentions[0][0]
+    assert torch.all(weights[:, 9, :7] == 0) and torch.all(weights[:, 9, 7:] > 0)
+
+
+def test_the_schema_shows_the_knobs_with_help_and_bounds():
+    props = ModelConfig.json_schema()["properties"]
+    for name in ("qkv_bias", "mlp_bias", "head_size", "rotary_fraction", "rope_scaling",
+                 "parallel_residual", "qk_norm", "sliding_window"):
+        assert props[name]["description"], name
+    assert props["rope_scaling"]["enum"] == ["none", "linear", "llama3"]
+    assert props["rotary_fraction"]["maximum"] == 1
