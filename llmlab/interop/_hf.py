@@ -47,7 +47,9 @@ class Rule:
       ``nn.Linear``'s ``[out, in]``;
     - ``"concat"``: several sources stacked along dim 0 (BERT's query, key, value -> our qkv),
       in equal parts, or in the sizes ``split`` gives (grouped-query q, k, v; gate, up);
-    - ``"zeros"``: no source; the tensor is set to zero (a bias the checkpoint's layer lacks).
+    - ``"zeros"``: no source; the tensor is set to zero (a bias the checkpoint's layer lacks);
+    - ``"interleaved"``: one source whose rows hold q, k, v head by head (GPT-NeoX's
+      ``query_key_value``: ``[heads, 3, D]``), regrouped to q | k | v (``heads`` gives the count).
 
     ``optional``: when a source is missing (or there are none) the tensor keeps its fresh
     initialisation (a new classification head) instead of being an error.
@@ -55,9 +57,10 @@ class Rule:
 
     target: str
     sources: tuple[str, ...]
-    layout: Literal["same", "transpose", "concat", "zeros"] = "same"
+    layout: Literal["same", "transpose", "concat", "zeros", "interleaved"] = "same"
     optional: bool = False
     split: tuple[int, ...] | None = None
+    heads: int = 1
 
     def _parts(self, shape: torch.Size) -> list[int]:
         if self.split is not None:
@@ -80,6 +83,10 @@ class Rule:
             return tensors[0].t()
         if self.layout == "concat":
             return torch.cat(tensors, dim=0)
+        if self.layout == "interleaved":
+            rest = tensors[0].shape[1:]
+            by_head = tensors[0].reshape(self.heads, 3, -1, *rest)
+            return by_head.transpose(0, 1).reshape(shape)
         return tensors[0]
 
     def to_hf(self, tensor: Tensor) -> dict[str, Tensor]:
@@ -91,6 +98,9 @@ class Rule:
         if self.layout == "concat":
             parts = tensor.split(self._parts(tensor.shape), dim=0)
             return dict(zip(self.sources, parts, strict=True))
+        if self.layout == "interleaved":
+            by_kind = tensor.reshape(3, self.heads, -1, *tensor.shape[1:])
+            return {self.sources[0]: by_kind.transpose(0, 1).reshape(tensor.shape)}
         return {self.sources[0]: tensor}
 
 

@@ -1,4 +1,4 @@
-"""Llama-family checkpoints (Llama, Mistral, Qwen2, Qwen3; SmolLM2 is Llama) in llmlab.
+"""Real-model families in llmlab: Llama, Mistral, Qwen2, Qwen3 (SmolLM2 is Llama), GPT-NeoX.
 
 Tiny random models built with transformers and saved with ``save_pretrained`` are loaded by
 ``llmlab.load`` and compared with transformers on the same inputs: logits, every layer's
@@ -22,6 +22,11 @@ SHAPE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_
              rope_theta=5000.0, rms_norm_eps=1e-5, bos_token_id=None, eos_token_id=None)
 
 
+NEOX_SHAPE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                  num_attention_heads=4, max_position_embeddings=128, layer_norm_eps=1e-5,
+                  hidden_act="gelu", bos_token_id=None, eos_token_id=None)
+
+
 def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module:
     import transformers
 
@@ -30,11 +35,15 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
         "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM),
         "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
         "qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM),
+        "gpt_neox": (transformers.GPTNeoXConfig, transformers.GPTNeoXForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
+        "gpt_neox-classifier": (transformers.GPTNeoXConfig,
+                                transformers.GPTNeoXForSequenceClassification),
     }[kind]
     torch.manual_seed(seed)
-    cfg = config_cls(**{**SHAPE, **changes}, attn_implementation="eager")
+    shape = NEOX_SHAPE if kind.startswith("gpt_neox") else SHAPE
+    cfg = config_cls(**{**shape, **changes}, attn_implementation="eager")
     model = model_cls(cfg).eval()
     model.save_pretrained(folder)
     return model
@@ -53,6 +62,12 @@ VARIANTS = {
     "mistral-window": ("mistral", {"sliding_window": 5}),
     "qwen2": ("qwen2", {}),
     "qwen3": ("qwen3", {"head_dim": 32}),
+    "pythia": ("gpt_neox", {"rope_parameters": {"rope_type": "default", "rope_theta": 5000.0,
+                                                 "partial_rotary_factor": 0.25}}),
+    "neox-sequential": ("gpt_neox", {"use_parallel_residual": False,
+                                     "rope_parameters": {"rope_type": "default",
+                                                         "rope_theta": 5000.0,
+                                                         "partial_rotary_factor": 0.5}}),
 }
 EXPORTABLE = {"llama-gqa", "llama-tied", "llama-biases", "llama3-rope", "llama-linear-rope"}
 
@@ -154,8 +169,9 @@ def test_bfloat16_load(tmp_path):
     assert ours(_ids()).logits.dtype == torch.bfloat16
 
 
-def test_a_classifier_checkpoint_matches_transformers(tmp_path):
-    theirs = _build("llama-classifier", tmp_path, num_labels=3, pad_token_id=0)
+@pytest.mark.parametrize("kind", ["llama-classifier", "gpt_neox-classifier"])
+def test_a_classifier_checkpoint_matches_transformers(tmp_path, kind):
+    theirs = _build(kind, tmp_path, num_labels=3, pad_token_id=0)
     ours, _ = llmlab.load(tmp_path)
     ids = _ids()
     with torch.no_grad():
@@ -169,6 +185,8 @@ def test_the_knobs_arrive_in_the_config(pair):
         "mistral-window": {"sliding_window": 5}, "qwen2": {"qkv_bias": True, "bias": False},
         "qwen3": {"qk_norm": True, "head_size": 32}, "llama3-rope": {"rope_scaling": "llama3"},
         "llama-biases": {"bias": True, "mlp_bias": True},
+        "pythia": {"parallel_residual": True, "rotary_fraction": 0.25, "bias": True},
+        "neox-sequential": {"parallel_residual": False, "rotary_fraction": 0.5},
     }.get(variant, {})
     assert {key: getattr(cfg, key) for key in expected} == expected
     assert ours.num_params() == cfg.estimate().params
@@ -197,6 +215,6 @@ def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
 def test_supported_lists_every_model_type_with_what_is_checked():
     table = llmlab.interop.supported()
     rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
-    assert {"gpt2", "bert", "llama", "mistral"} <= set(rows)
+    assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox"} <= set(rows)
     assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
     assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]
