@@ -70,6 +70,8 @@ _HELP = {
     "parallel_residual": "Attention and feed-forward read the same input and add to the "
     "residual together (GPT-J, GPT-NeoX/Pythia).",
     "qk_norm": "Normalise each head's queries and keys before RoPE (Qwen3, OLMo 2).",
+    "lm_head": "False: no output head at all; the model returns its hidden states (a bare "
+    "encoder such as a sentence-transformers model).",
     "sliding_window": "Each token attends to at most this many latest tokens (itself "
     "included; Mistral); default: all of them.",
     "init_std": "Standard deviation of the normal weight initialisation.",
@@ -135,6 +137,7 @@ class ModelConfig:
     parallel_residual: bool = False
     qk_norm: bool = False
     sliding_window: int | None = None
+    lm_head: bool = True
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -287,6 +290,9 @@ class ModelConfig:
         if self.sliding_window is not None and not self.is_causal:
             _fail("sliding_window", self.sliding_window,
                   "only applies to causal attention (gpt, seq2seq); leave it None")
+        if not self.lm_head and (self.n_labels or self.family == "seq2seq"):
+            _fail("lm_head", False, "means a bare gpt or bert body: it needs n_labels=0 and "
+                  "is not available for seq2seq")
         if self.parallel_residual and (self.norm_position != "pre" or self.family != "gpt"):
             _fail("parallel_residual", True, "needs family='gpt' and norm_position='pre'")
 

@@ -160,6 +160,8 @@ def _block(cfg: ModelConfig, cross: bool) -> int:
 
 def _head(cfg: ModelConfig) -> int:
     d, V = cfg.d_model, cfg.vocab_size
+    if not cfg.lm_head:
+        return 0
     if cfg.n_labels:
         pooler = _linear(d, d, cfg.bias) if cfg.family == "bert" else 0
         return pooler + _linear(d, cfg.n_labels, cfg.bias)
@@ -192,7 +194,8 @@ def matmul_param_count(cfg: ModelConfig) -> int:
     All parameters but the embedding tables, plus the output projection once when it is tied
     to the token embedding (the table is then also a matmul weight).
     """
-    tied_output = cfg.vocab_size * cfg.d_model if cfg.tie_embeddings and not cfg.n_labels else 0
+    tied = cfg.tie_embeddings and cfg.lm_head and not cfg.n_labels
+    tied_output = cfg.vocab_size * cfg.d_model if tied else 0
     return param_count(cfg) - embedding_param_count(cfg) + tied_output
 
 

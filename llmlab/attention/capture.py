@@ -393,7 +393,8 @@ def inspect(
                                           layer_sel=layer_sel, head_sel=head_sel, kinds=kinds,
                                           want_hidden=logit_lens)
             predictions, lens = None, None
-            if family != "custom" and out.logits.dim() == 3 and not cfg.n_labels:
+            if family != "custom" and out.logits is not None and out.logits.dim() == 3 \
+                    and not cfg.n_labels:
                 token_of = _token_namer(tokenizer)
                 ids, probs, names = top_k_of(out.logits[0], top_k, token_of)
                 predictions = TopK(ids, probs, names)

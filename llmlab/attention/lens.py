@@ -101,6 +101,11 @@ def lens_head(model: nn.Module, family: str) -> tuple[str, Callable[[Tensor, boo
             f"{model.config.n_labels}), not a vocabulary projection, so there is no logit lens; "
             "inspect a language-model checkpoint instead."
         )
+    if not getattr(model.config, "lm_head", True):
+        raise InputError(
+            "this model has no output head (a bare encoder or body, lm_head=False), so there "
+            "is no vocabulary to read the logit lens in; inspect its attention, or load the "
+            "checkpoint of its language model.")
     if family in ("gpt", "seq2seq"):
         stack, out, side, what = model.decoder, model.lm_head, "decoder", "next token"
     elif family == "bert":

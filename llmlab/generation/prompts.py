@@ -43,6 +43,12 @@ def check_model(model: Any, purpose: str) -> None:
             f"{purpose} needs a language-model head, but this model is a classifier "
             f"(n_labels={cfg.n_labels}); load or build it with n_labels=0."
         )
+    if not cfg.lm_head:
+        raise InputError(
+            f"{purpose} needs a language-model head, but this model is a bare body "
+            "(lm_head=False: its checkpoint had no head); load the checkpoint of the causal "
+            "LM (...ForCausalLM), or use the hidden states (output.last_hidden_state)."
+        )
 
 
 def encode_prompts(prompt: Any, tokenizer: Any) -> tuple[list[list[int]], list[str], bool]:

@@ -130,7 +130,7 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
     if cfg.n_labels:
         out += _pairs("classifier.pool", f"{PREFIX}pooler.dense", optional=new_head)
         out += _pairs("classifier.out", "classifier", optional=new_head)
-    else:
+    elif cfg.lm_head:
         for our, their in _MLM_HEAD:
             out += _pairs(our, their)
         out.append(Rule("mlm_head.decoder.bias", ("cls.predictions.bias",)))
@@ -141,6 +141,12 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
 
 def _pairs(ours: str, theirs: str, *, optional: bool = False) -> list[Rule]:
     return [Rule(f"{ours}.{p}", (f"{theirs}.{p}",), optional=optional) for p in ("weight", "bias")]
+
+
+def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
+    """Whether the checkpoint is a bare ``BertModel`` (a sentence-transformers encoder, say):
+    no masked-LM head among its tensors."""
+    return f"{_MLM_HEAD[0][1]}.weight" not in tensors
 
 
 def ignorable(name: str) -> bool:

@@ -118,9 +118,14 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
         # GPT2ForSequenceClassification's "score" layer has no bias: ours is set to zero
         out += [Rule("classifier.weight", ("score.weight",)),
                 Rule("classifier.bias", (), "zeros")]
-    elif not cfg.tie_embeddings:
+    elif cfg.lm_head and not cfg.tie_embeddings:
         out.append(Rule("lm_head.weight", ("lm_head.weight",)))
     return out
+
+
+def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
+    """Never: GPT-2's head is tied to the token embedding, which every checkpoint has."""
+    return False
 
 
 def ignorable(name: str) -> bool:

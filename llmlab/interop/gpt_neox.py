@@ -99,9 +99,14 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
         out += [Rule("classifier.weight", () if new_head else ("score.weight",),
                      optional=new_head),
                 Rule("classifier.bias", (), "zeros")]
-    elif not cfg.tie_embeddings:
+    elif cfg.lm_head and not cfg.tie_embeddings:
         out.append(Rule("lm_head.weight", ("embed_out.weight",)))
     return out
+
+
+def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
+    """Whether the checkpoint is a bare ``GPTNeoXModel``: no ``embed_out`` head."""
+    return not hf.get("tie_word_embeddings", False) and "embed_out.weight" not in tensors
 
 
 def ignorable(name: str) -> bool:

@@ -170,7 +170,7 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
                         optional=new_head))
         if cfg.bias:  # the checkpoint's "score" layer has no bias: ours is zero
             out.append(Rule("classifier.bias", (), "zeros"))
-    elif not cfg.tie_embeddings:
+    elif cfg.lm_head and not cfg.tie_embeddings:
         out.append(Rule("lm_head.weight", ("lm_head.weight",)))
     return out
 
@@ -179,6 +179,11 @@ def _qkv(ours: str, attn: str, cfg: ModelConfig, split: tuple[int, int, int]) ->
     params = ("weight", "bias") if cfg.attention_bias else ("weight",)
     return [Rule(f"{ours}attn.qkv.{p}", tuple(f"{attn}{x}_proj.{p}" for x in "qkv"), "concat",
                  split=split) for p in params]
+
+
+def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
+    """Whether the checkpoint is a bare ``...Model`` body: an untied head that is not there."""
+    return not hf.get("tie_word_embeddings", False) and "lm_head.weight" not in tensors
 
 
 def ignorable(name: str) -> bool:

@@ -109,6 +109,8 @@ def load_hf(
     labels, new_head = _labels(hf, n_labels, directory)
     cfg = _model_config(family, hf, labels, directory)
     tensors = family.canonical_names(read_weights(directory))
+    if not labels and family.headless(hf, tensors):
+        cfg = cfg.replace(lm_head=False)  # a bare body (BertModel, sentence-transformers)
 
     from llmlab.models import build_model
 

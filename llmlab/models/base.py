@@ -27,15 +27,18 @@ class ModelOutput:
     ``attentions`` holds one ``[B, H, T, S]`` tensor per layer (the decoder's self-attention
     for seq2seq) and is only filled when ``return_attention=True``; likewise
     ``hidden_states`` (the embedding output, then each block's output) with ``return_hidden``.
+    ``last_hidden_state`` ``[B, T, C]`` is the final hidden states (gpt and bert);
+    ``logits`` is None for a model built without a head (``lm_head=False``).
     """
 
-    logits: Tensor
+    logits: Tensor | None
     loss: Tensor | None = None
     attentions: tuple[Tensor, ...] | None = None
     cross_attentions: tuple[Tensor, ...] | None = None
     encoder_attentions: tuple[Tensor, ...] | None = None
     hidden_states: tuple[Tensor, ...] | None = None
     encoder_hidden_states: tuple[Tensor, ...] | None = None
+    last_hidden_state: Tensor | None = None
 
 
 class Embeddings(nn.Module):
@@ -252,6 +255,15 @@ def key_padding_mask(attention_mask: Tensor | None) -> Tensor | None:
     if attention_mask is None or bool(attention_mask.all()):
         return None
     return attention_mask.bool()[:, None, None, :]
+
+
+def headless_loss(targets: Tensor | None) -> None:
+    """A model without a head has no loss; targets for one are a mistake worth naming."""
+    if targets is not None:
+        raise InputError(
+            "this model has no output head (lm_head=False), so it computes no loss; train a "
+            "model with a head (load with n_labels=N for a classifier), or use its hidden "
+            "states (output.last_hidden_state) yourself.")
 
 
 def token_loss(logits: Tensor, targets: Tensor | None) -> Tensor | None:

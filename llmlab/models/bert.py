@@ -17,6 +17,7 @@ from llmlab.models.base import (
     ModelOutput,
     Stack,
     TransformerModel,
+    headless_loss,
     self_attention_mask,
     token_loss,
 )
@@ -58,10 +59,10 @@ class Bert(TransformerModel):
         self.encoder = Stack(cfg, cfg.n_layer, causal=False)
         if cfg.n_labels:
             self.classifier = ClassifierHead(cfg)
-        else:
+        elif cfg.lm_head:
             self.mlm_head = MaskedLMHead(cfg)
         self._init_weights()
-        if cfg.tie_embeddings and not cfg.n_labels:
+        if cfg.tie_embeddings and hasattr(self, "mlm_head"):
             self.mlm_head.decoder.weight = self.embed.tok.weight
 
     def forward(
@@ -90,8 +91,10 @@ class Bert(TransformerModel):
         if self.config.n_labels:
             logits = self.classifier(h)
             loss = None if targets is None else F.cross_entropy(logits.float(), targets)
-        else:
+        elif self.config.lm_head:
             logits = self.mlm_head(h)
             loss = token_loss(logits, targets)
+        else:
+            logits, loss = None, headless_loss(targets)
         return ModelOutput(logits=logits, loss=loss, attentions=seen["attentions"],
-                           hidden_states=seen["hidden_states"])
+                           hidden_states=seen["hidden_states"], last_hidden_state=h)

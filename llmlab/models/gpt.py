@@ -17,6 +17,7 @@ from llmlab.models.base import (
     ModelOutput,
     Stack,
     TransformerModel,
+    headless_loss,
     self_attention_mask,
     token_loss,
 )
@@ -35,7 +36,7 @@ class GPT(TransformerModel):
         self.decoder = Stack(cfg, cfg.n_layer, causal=True)
         if cfg.n_labels:
             self.classifier = nn.Linear(cfg.d_model, cfg.n_labels, bias=cfg.bias)
-        else:
+        elif cfg.lm_head:
             self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self._init_weights()
         self._tie()
@@ -76,11 +77,13 @@ class GPT(TransformerModel):
         if self.config.n_labels:
             logits = self.classifier(last_token_states(h, attention_mask))
             loss = None if targets is None else F.cross_entropy(logits.float(), targets)
-        else:
+        elif self.config.lm_head:
             logits = self.lm_head(h if logits_to_keep is None else h[:, -logits_to_keep:])
             loss = token_loss(logits, targets)
+        else:
+            logits, loss = None, headless_loss(targets)
         return ModelOutput(logits=logits, loss=loss, attentions=seen["attentions"],
-                           hidden_states=seen["hidden_states"])
+                           hidden_states=seen["hidden_states"], last_hidden_state=h)
 
 
 def last_token_states(h: Tensor, attention_mask: Tensor | None) -> Tensor:
