@@ -123,6 +123,7 @@ def load_into(
     ignorable: Callable[[str], bool],
     source: str,
     hint: str = "",
+    assign_dtype: torch.dtype | None = None,
 ) -> list[str]:
     """Copy the checkpoint's tensors into ``model`` following ``rules``.
 
@@ -130,6 +131,9 @@ def load_into(
     missing from the checkpoint, checkpoint tensors no rule uses (unless ``ignorable``), and
     sources of the wrong shape. Nothing is copied unless all fit. Returns the names of the
     tensors left freshly initialised (targets of optional rules whose sources were missing).
+    With ``assign_dtype`` the checkpoint's tensors (in that dtype) *become* the parameters
+    instead of being copied into them: for a skeleton (``build_skeleton``), so that loading
+    never holds two copies of the weights.
     """
     targets = unique_tensors(model)
     rules = list(rules)
@@ -157,10 +161,25 @@ def load_into(
     ]
     if missing or unexpected or wrong:
         raise CheckpointError(_mismatch_report(source, missing, unexpected, wrong, hint))
+    if assign_dtype is not None:
+        _assign(model, values, assign_dtype)
+        return fresh
     with torch.no_grad():
         for name, value in values.items():
             targets[name].copy_(value)
     return fresh
+
+
+def _assign(model: nn.Module, values: dict[str, Tensor], dtype: torch.dtype) -> None:
+    for name in list(values):
+        owner, _, attr = name.rpartition(".")
+        tensor = values.pop(name).to(dtype).contiguous()
+        setattr(model.get_submodule(owner), attr, nn.Parameter(tensor, requires_grad=True))
+    if hasattr(model, "_tie"):
+        model._tie()
+    left = [n for n, p in model.named_parameters() if p.is_meta]
+    if left:  # a bug in a converter's rules, not in the user's files
+        raise RuntimeError(f"llmlab.interop left parameters unloaded: {left}")
 
 
 def _complete(rule: Rule, checkpoint: Mapping[str, Tensor]) -> bool:

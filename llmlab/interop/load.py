@@ -112,13 +112,17 @@ def load_hf(
     if not labels and family.headless(hf, tensors):
         cfg = cfg.replace(lm_head=False)  # a bare body (BertModel, sentence-transformers)
 
-    from llmlab.models import build_model
+    from llmlab.models import build_model, build_skeleton
 
-    model = build_model(cfg)
+    # every weight comes from the checkpoint unless a head is new: then nothing is allocated
+    # before the checkpoint's tensors become the parameters
+    model = build_model(cfg) if new_head else build_skeleton(cfg)
     fresh = load_into(
         model, family.rules(cfg, new_head=new_head), tensors, ignorable=family.ignorable,
         source=str(directory), hint=family.mismatch_hint(hf, cfg),
+        assign_dtype=None if new_head else (dtype or torch.float32),
     )
+    del tensors
     if fresh:
         warnings.warn(
             f"{directory.name}: {', '.join(fresh)} are not in the checkpoint and were newly "

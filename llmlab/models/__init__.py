@@ -20,7 +20,19 @@ from llmlab.models.seq2seq import Seq2Seq
 FAMILIES: dict[str, type[TransformerModel]] = {"gpt": GPT, "bert": Bert, "seq2seq": Seq2Seq}
 
 __all__ = ["FAMILIES", "GPT", "Bert", "KVCache", "ModelOutput", "Seq2Seq", "TransformerModel",
-           "build_model"]
+           "build_model", "build_skeleton"]
+
+
+def build_skeleton(cfg: ModelConfig) -> TransformerModel:
+    """A model of the config whose parameters are not allocated yet (on the meta device):
+    the shape to load a checkpoint into, without first making and initialising a copy of
+    every weight. Its buffers (RoPE and sinusoid tables) are real, on the CPU.
+
+    >>> build_skeleton(ModelConfig.preset("baby-char")).embed.tok.weight.device
+    device(type='meta')
+    """
+    with torch.device("meta"):
+        return FAMILIES[cfg.family](cfg)
 
 
 def build_model(

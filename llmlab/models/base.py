@@ -185,7 +185,13 @@ class TransformerModel(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def _tie(self) -> None:
-        if self.config.tie_embeddings and hasattr(self, "lm_head"):
+        """Share the token embedding with the output projection, where the config says so
+        (also after the parameters were replaced, as loading into a skeleton does)."""
+        if not self.config.tie_embeddings:
+            return
+        if hasattr(self, "mlm_head"):
+            self.mlm_head.decoder.weight = self.embed.tok.weight
+        if hasattr(self, "lm_head"):
             self.lm_head.weight = self.embed.tok.weight
 
     def _check_ids(self, ids: Tensor, name: str = "input_ids") -> None:

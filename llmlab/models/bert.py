@@ -62,8 +62,7 @@ class Bert(TransformerModel):
         elif cfg.lm_head:
             self.mlm_head = MaskedLMHead(cfg)
         self._init_weights()
-        if cfg.tie_embeddings and hasattr(self, "mlm_head"):
-            self.mlm_head.decoder.weight = self.embed.tok.weight
+        self._tie()
 
     def forward(
         self,

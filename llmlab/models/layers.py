@@ -48,9 +48,12 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
 
 def sinusoidal_table(length: int, width: int) -> Tensor:
     """Fixed positional encodings of Vaswani et al. (2017): sin on even, cos on odd columns."""
-    pos = torch.arange(length, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
-    table = torch.zeros(length, width)
+    # tables are made on the CPU even while a model is built on the meta device (skeletons)
+    cpu = torch.device("cpu")
+    pos = torch.arange(length, dtype=torch.float32, device=cpu)[:, None]
+    freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32, device=cpu)
+                     * (-math.log(10000.0) / width))
+    table = torch.zeros(length, width, device=cpu)
     table[:, 0::2] = torch.sin(pos * freq)
     table[:, 1::2] = torch.cos(pos * freq)
     return table
@@ -64,7 +67,8 @@ def rope_frequencies(cfg: ModelConfig) -> Tensor:
     ``rope_original_context / rope_high_freq_factor`` and blends linearly in 1/wavelength
     between the two."""
     dim = cfg.rotary_dim
-    inv_freq = cfg.rope_theta ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    steps = torch.arange(0, dim, 2, dtype=torch.float32, device=torch.device("cpu"))
+    inv_freq = cfg.rope_theta ** (-steps / dim)
     if cfg.rope_scaling == "linear":
         return inv_freq / cfg.rope_factor
     if cfg.rope_scaling == "llama3":
@@ -78,7 +82,8 @@ def rope_frequencies(cfg: ModelConfig) -> Tensor:
 
 def rope_tables(cfg: ModelConfig, length: int) -> tuple[Tensor, Tensor]:
     """cos and sin tables ``[length, rotary_dim]`` for rotary embeddings."""
-    angles = torch.outer(torch.arange(length, dtype=torch.float32), rope_frequencies(cfg))
+    positions = torch.arange(length, dtype=torch.float32, device=torch.device("cpu"))
+    angles = torch.outer(positions, rope_frequencies(cfg))
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 
