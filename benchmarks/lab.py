@@ -15,6 +15,14 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
 - ``runs_list_1000_vs_json``: in-process ``RunStore.list()`` (what the handler calls) vs a
   loop reading every ``manifest.json`` with plain ``json.load`` and keeping the same fields as
   dicts (no polars, no status check): what a minimal reader costs;
+- ``version_p99_under_load_budget``: ``GET llmlab/api/version`` p99 (one request every 10 ms
+  from the main thread) while 4 client threads request ``GET runs?limit=500`` on the same
+  1,000-run store back to back, vs a 20 ms budget: file reads run on the server's read pool,
+  so a long listing must not hold up the event loop;
+- ``version_p50_under_load_vs_idle``: the same route's p50 under that load vs the same
+  server idle;
+- ``runs_list_1000_4clients_p99_budget``: the 4 clients' ``GET runs?limit=500`` p99, vs the
+  500 ms budget (what each user of a shared server waits while the others refresh);
 - ``panel_head_draw_1024``: in headless Chromium, the Attention inspector panel showing a
   1,024-token snapshot (GPT, 12 layers x 12 heads): from picking a head in the panel's Head
   menu to the redrawn heatmap (the panel's ``llmlab:attention-draw`` performance measures; each head
@@ -26,7 +34,8 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
   thumbnails, the mean of the last layer's 12 heads), vs a 1 s budget.
 
 Run with the environment that has the built extension installed, e.g.
-``/work/venv-lab/bin/python benchmarks/lab.py [--quick]``. Needs Chromium at /usr/bin/chromium.
+``/work/venv-lab/bin/python benchmarks/lab.py [--quick]``. Needs Chromium at /usr/bin/chromium
+(except ``--load-only``: the three under-load cases, no browser).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -54,6 +64,7 @@ from llmlab.attention import inspect  # noqa: E402
 
 BENCH = "lab"
 RUNS = 1000
+LOAD_CLIENTS = 4
 PANEL = "#llmlab-attention-inspector"
 
 
@@ -119,6 +130,65 @@ def bench_runs_list(args, root: Path) -> None:
          "plain json.load of every manifest", higher_is_better=False, target=2.0)
 
 
+def percentile(samples: list[float], q: int) -> float:
+    """The ``q``-th percentile of ``samples`` (exclusive method, as statistics.quantiles)."""
+    return statistics.quantiles(samples, n=100)[q - 1]
+
+
+def hammer(url: str, stop: threading.Event, times: list[float]) -> None:
+    """Request ``url`` back to back until ``stop`` is set, appending ms per request."""
+    while not stop.is_set():
+        start = time.perf_counter()
+        get(url)
+        times.append((time.perf_counter() - start) * 1e3)
+
+
+def sample(url: str, seconds: float, gap: float = 0.01) -> list[float]:
+    """ms per request of ``url``, one request every ``gap`` seconds for ``seconds``."""
+    times, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        get(url)
+        times.append((time.perf_counter() - start) * 1e3)
+        time.sleep(gap)
+    return times
+
+
+def bench_load(args, root: Path) -> None:
+    """GET version latency while LOAD_CLIENTS threads hammer GET runs on a 1,000-run store."""
+    store = root / "llmlab-runs"
+    fill_store(store, RUNS)
+    seconds = 5.0 if args.quick else 15.0
+    with running_lab(root, f"--LlmlabServer.run_dir={store}") as url:
+        base, token = url.split("/lab?token=")
+        version_url = f"{base}/llmlab/api/version?token={token}"
+        runs_url = f"{base}/llmlab/api/runs?limit=500&token={token}"
+        assert json.loads(get(runs_url))["total"] == RUNS
+        idle = sample(version_url, seconds / 3)
+        stop, listing = threading.Event(), []
+        clients = [threading.Thread(target=hammer, args=(runs_url, stop, listing))
+                   for _ in range(LOAD_CLIENTS)]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)  # every client past its first request
+        listing.clear()
+        busy = sample(version_url, seconds)
+        stop.set()
+        for client in clients:
+            client.join()
+    log(f"GET version idle: p50 {percentile(idle, 50):.1f} ms, p99 {percentile(idle, 99):.1f} "
+        f"ms (n={len(idle)}); under load of {LOAD_CLIENTS} clients: p50 "
+        f"{percentile(busy, 50):.1f} ms, p99 {percentile(busy, 99):.1f} ms (n={len(busy)}); "
+        f"GET runs?limit=500 under load: p50 {percentile(listing, 50):.1f} ms, p99 "
+        f"{percentile(listing, 99):.1f} ms (n={len(listing)})")
+    emit(BENCH, "version_p99_under_load_budget", "ms", percentile(busy, 99), 20.0,
+         "20 ms budget", higher_is_better=False, target=1.0)
+    emit(BENCH, "version_p50_under_load_vs_idle", "ms", percentile(busy, 50),
+         percentile(idle, 50), "same server idle", higher_is_better=False, target=5.0)
+    emit(BENCH, "runs_list_1000_4clients_p99_budget", "ms", percentile(listing, 99), 500.0,
+         "500 ms budget", higher_is_better=False, target=1.0)
+
+
 def panel_head_clicks(url: str, clicks: int) -> tuple[list[float], float]:
     """(ms from picking a head in the Head menu to its picture, ms from asking for the
     snapshot to its first picture). The menu, not the thumbnail grid: in the narrow sidebar
@@ -170,12 +240,23 @@ def bench_panel(args, root: Path) -> None:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], extra=lambda p: p.add_argument(
-        "--panel-only", action="store_true", help="only the Attention inspector cases"))
+    def options(parser) -> None:
+        parser.add_argument("--panel-only", action="store_true",
+                            help="only the Attention inspector cases")
+        parser.add_argument("--load-only", action="store_true",
+                            help="only the GET version under load cases (no browser)")
+
+    args = parse_args(__doc__.splitlines()[0], extra=options)
     log(json.dumps(environment(args.device)))
+    if args.load_only:
+        with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
+            bench_load(args, Path(tmp))
+        return
     if not args.panel_only:
         with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
             bench_runs_list(args, Path(tmp))
+        with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
+            bench_load(args, Path(tmp))
     with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
         bench_panel(args, Path(tmp))
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from traitlets import Unicode
+from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
 from llmlab.server.handlers import API_PREFIX, setup_handlers
+from llmlab.server.pool import DEFAULT_TIMEOUT, DEFAULT_WORKERS
 
 if TYPE_CHECKING:  # pragma: no cover
     from jupyter_server.serverapp import ServerApp
@@ -61,6 +62,14 @@ class LlmlabServer(Configurable):
         "root_dir (default: llmlab-runs beside the notebooks, as the Trainer writes it). "
         "$LLMLAB_RUNS_DIR overrides the default.",
     ).tag(config=True)
+    read_workers = Int(
+        DEFAULT_WORKERS,
+        help="Threads that read the run store for REST requests (off the event loop).",
+    ).tag(config=True)
+    read_timeout = Float(
+        DEFAULT_TIMEOUT,
+        help="Seconds a REST request waits for its run store read before it gets a 504.",
+    ).tag(config=True)
 
 
 def store_path(server_app: ServerApp) -> Path:
@@ -78,6 +87,8 @@ def store_path(server_app: ServerApp) -> Path:
 def _load_jupyter_server_extension(server_app: ServerApp) -> None:
     """Register llmlab's REST handlers on a running Jupyter server."""
     store = store_path(server_app)
-    setup_handlers(server_app.web_app, store)
+    settings = LlmlabServer(parent=server_app)
+    setup_handlers(server_app.web_app, store, workers=settings.read_workers,
+                   timeout=settings.read_timeout)
     server_app.log.info("llmlab server extension loaded; API at /%s/, run store %s",
                         API_PREFIX, store)

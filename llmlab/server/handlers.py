@@ -21,13 +21,18 @@
 
 Every handler is authenticated (token or login) and authorized against the ``llmlab``
 resource. Bad requests get a 4xx with ``{"message": ...}``; run ids and config names are
-checked against strict patterns, so no request reaches a path outside the run store.
+checked against strict patterns, so no request reaches a path outside the run store. Files
+the store cannot read (a manifest that is not JSON, a FIFO where a file belongs) give a 422
+saying why and what to do. Every file read runs on a small thread pool
+(:mod:`llmlab.server.pool`), never on the event loop; one that takes too long gives a 504.
+Anything unexpected gives a 500 with a generic message (the traceback goes to the log).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from llmlab._version import __version__
+from llmlab.server.pool import DEFAULT_TIMEOUT, DEFAULT_WORKERS, ReadPool, ReadTimeout, SharedReads
+from llmlab.server.snapshots import json_type
 
 #: URL prefix of every llmlab endpoint, relative to the server's base URL.
 API_PREFIX = "llmlab/api"
@@ -48,10 +55,19 @@ AUTH_RESOURCE = "llmlab"
 CONFIGS_DIR = "configs"
 CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_PAGE = 500
+#: Longest message a reply carries (a config value quoted in an error can be huge).
+MAX_MESSAGE = 2000
+#: Largest saved config file read back (a ModelConfig is well under 2 kB).
+MAX_CONFIG_BYTES = 1 << 20
+#: Bounds of an estimate request's batch and sequence sizes.
+MAX_BATCH = 1_000_000
+MAX_SEQ_LEN = 1 << 20
 
 
 class LlmlabAPIHandler(APIHandler):
-    """Base class: JSON replies, jupyter_server auth, llmlab auth resource, 4xx on bad input."""
+    """Base class: JSON replies, jupyter_server auth, llmlab auth resource, 4xx on bad input,
+    file reads on the bounded read pool, and a 500 with a generic message (never a hung
+    request or a Python error text) for anything unexpected."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -59,35 +75,91 @@ class LlmlabAPIHandler(APIHandler):
     def store_path(self) -> Path:
         return self.settings["llmlab_store"]
 
+    @property
+    def pool(self) -> ReadPool:
+        return self.settings["llmlab_pool"]
+
     def reply(self, data: Any) -> None:
         """Send ``data`` as strict JSON (NaN and infinities become null)."""
-        from llmlab.runs.manifest import to_jsonable
+        self.send_json(encode(data))
 
+    def send_json(self, body: bytes) -> None:
+        """Send a body :func:`encode` made."""
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(to_jsonable(data), allow_nan=False))
+        self.finish(body)
 
     def fail(self, status: int, message: str) -> None:
         """Stop with ``status`` and ``{"message": message}``."""
-        raise web.HTTPError(status, reason=message.splitlines()[0][:200], log_message=message)
+        raise web.HTTPError(status, reason=message.splitlines()[0][:200] if message else None,
+                            log_message=_clip(message))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
         err = kwargs.get("exc_info", (None, None))[1]
-        message = getattr(err, "log_message", None) or self._reason
-        self.finish(json.dumps({"message": message, "status": status_code}))
+        message = getattr(err, "log_message", None) if isinstance(err, web.HTTPError) else None
+        if message is None and status_code >= 500:
+            message = (f"llmlab could not answer {self.request.method} {self.request.path} "
+                       "because of an unexpected error; the Jupyter server log has the "
+                       "details. Please report it.")
+        self.finish(json.dumps({"message": message or self._reason, "status": status_code}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, web.HTTPError):
+            super().log_exception(typ, value, tb)
+        else:
+            self.log.error("llmlab: unexpected error in %s %s", self.request.method,
+                           self.request.path, exc_info=(typ, value, tb))
+
+    async def _execute(self, *args: Any, **kwargs: Any) -> None:
+        """Tornado turns an ``Exception`` into a 500; this does the same for any other
+        ``BaseException`` (a polars panic is one), so no request hangs unanswered."""
+        try:
+            await super()._execute(*args, **kwargs)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the safety net of every llmlab route
+            import asyncio
+
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            self.log_exception(type(exc), exc, exc.__traceback__)
+            if not self._finished:
+                self.send_error(500)
+
+    async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the read pool; store problems become their 4xx, a read that takes
+        too long a 504, and non-``Exception`` errors (a polars panic) an ``Exception``."""
+        try:
+            return await self.pool.run(_guarded, fn, *args)
+        except ReadTimeout:
+            self.fail(504, f"reading the run store {self.store_path} took longer than "
+                           f"{self.pool.timeout:g} s; it may be on a slow or hung disk, or hold "
+                           "a file that blocks readers. Check the store folder and try again.")
+        except Exception as err:
+            refusal = refusal_of(err)
+            if refusal is None:
+                raise
+            self.fail(*refusal)
+
+    async def reply_off_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Compute ``fn(*args)`` and its JSON text on the read pool, then send it."""
+        self.send_json(await self.off_loop(lambda: encode(fn(*args))))
 
     def json_body(self) -> Any:
         try:
             return json.loads(self.request.body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit number
             self.fail(400, f"the request body is not valid JSON ({err}); send a JSON object")
+        except RecursionError:
+            self.fail(400, "the request body nests JSON arrays or objects too deeply to read; "
+                           "send a flat JSON object such as a config")
 
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_query_argument(name, str(default))
         try:
             value = int(raw)
         except ValueError:
-            self.fail(400, f"query argument {name}={raw!r} is not an integer")
+            self.fail(400, f"query argument {name}={raw[:40]!r} is not an integer")
         if not low <= value <= high:
             self.fail(400, f"query argument {name}={value} must be between {low} and {high}")
         return value
@@ -95,19 +167,65 @@ class LlmlabAPIHandler(APIHandler):
     def bool_arg(self, name: str) -> bool:
         raw = self.get_query_argument(name, "0")
         if raw not in ("0", "1", "true", "false"):
-            self.fail(400, f"query argument {name}={raw!r}; use 1 or 0 (true or false)")
+            self.fail(400, f"query argument {name}={raw[:40]!r}; use 1 or 0 (true or false)")
         return raw in ("1", "true")
 
     def run(self, run_id: str):
+        """The run ``run_id`` of the store, or a 404 (a blocking read: call it on the pool)."""
         from llmlab.runs import InvalidRunIdError, RunNotFoundError, RunStore
 
         try:
             return RunStore(self.store_path).get(run_id)
         except InvalidRunIdError:
-            self.fail(404, f"{run_id!r} is not a run id (runs are named like "
+            self.fail(404, f"{run_id[:80]!r} is not a run id (runs are named like "
                            "20261123-071800-3f9a2c)")
         except RunNotFoundError:
             self.fail(404, f"no run {run_id!r} in the run store")
+
+
+def encode(data: Any) -> bytes:
+    """``data`` as strict JSON bytes (NaN and infinities become null)."""
+    from llmlab.runs.manifest import to_jsonable
+
+    return json.dumps(to_jsonable(data), allow_nan=False).encode("utf-8")
+
+
+def refusal_of(err: BaseException) -> tuple[int, str] | None:
+    """The 4xx status and message for an error that a bad request or a damaged store
+    causes, or None for a bug (which becomes a 500)."""
+    from llmlab._files import UnsafeFileError
+    from llmlab.errors import ConfigError
+    from llmlab.runs import RunStoreError
+    from llmlab.server.snapshots import SnapshotRequestError
+
+    if isinstance(err, SnapshotRequestError):
+        return err.status, str(err)
+    if isinstance(err, (RunStoreError, UnsafeFileError)):
+        return 422, str(err)
+    if isinstance(err, ConfigError):
+        return 422, f"a config in the run store is not valid: {err}"
+    if isinstance(err, OSError):
+        name = f" {err.filename}" if err.filename else ""
+        return 422, (f"the run store file{name} cannot be read ({err.strerror or err}); "
+                     "check that it is a readable file, or remove it")
+    return None
+
+
+class WorkerError(Exception):
+    """A non-``Exception`` error raised by a read (a polars panic), carried as an Exception."""
+
+
+def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except BaseException as exc:
+        if isinstance(exc, (Exception, KeyboardInterrupt, SystemExit)):
+            raise
+        raise WorkerError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " [...]"
 
 
 class VersionHandler(LlmlabAPIHandler):
@@ -125,36 +243,49 @@ class RunsHandler(LlmlabAPIHandler):
 
     @web.authenticated
     @authorized
-    def get(self) -> None:
-        import polars as pl
-
-        from llmlab.runs import RunStore
-
+    async def get(self) -> None:
         offset = self.int_arg("offset", 0, 0, 10**9)
         limit = self.int_arg("limit", 100, 1, MAX_PAGE)
-        frame = RunStore(self.store_path).list()
-        for column in ("status", "kind"):
-            wanted = self.get_query_argument(column, None)
+        filters = {column: self.get_query_argument(column, None) for column in ("status", "kind")}
+        text = self.get_query_argument("q", None)
+        frame = await self.settings["llmlab_listings"].run(self.store_path, self._list)
+        await self.reply_off_loop(self._page, frame, offset, limit, filters, text)
+
+    async def _list(self):
+        """The store's listing (requests that overlap share one: it reads every manifest)."""
+        from llmlab.runs import RunStore
+
+        return await self.off_loop(RunStore(self.store_path).list)
+
+    def _page(self, frame: Any, offset: int, limit: int, filters: dict[str, str | None],
+              text: str | None) -> dict[str, Any]:
+        import polars as pl
+
+        for column, wanted in filters.items():
             if wanted:
                 frame = frame.filter(pl.col(column) == wanted)
-        text = self.get_query_argument("q", None)
         if text:
             frame = frame.filter(pl.col("name").str.contains(text, literal=True)
                                  | pl.col("id").str.contains(text, literal=True))
         page = frame.slice(offset, limit).drop("path")
-        self.reply({"total": frame.height, "offset": offset, "limit": limit,
-                    "store": str(self.store_path), "runs": page.to_dicts()})
+        return {"total": frame.height, "offset": offset, "limit": limit,
+                "store": str(self.store_path), "runs": page.to_dicts()}
 
 
 class RunHandler(LlmlabAPIHandler):
-    """``GET runs/<id>``: the run's manifest and complete checkpoints."""
+    """``GET runs/<id>``: the run's manifest and complete checkpoints (422 when the manifest
+    cannot be read, saying why)."""
 
     @web.authenticated
     @authorized
-    def get(self, run_id: str) -> None:
+    async def get(self, run_id: str) -> None:
+        await self.reply_off_loop(self._describe, run_id)
+
+    def _describe(self, run_id: str) -> dict[str, Any]:
         run = self.run(run_id)
-        self.reply({"id": run.id, "status": run.status, "manifest": run.manifest,
-                    "checkpoints": [step for step, _ in run.checkpoints()]})
+        manifest = run.manifest
+        return {"id": run.id, "status": run.status, "manifest": manifest,
+                "checkpoints": [step for step, _ in run.checkpoints()]}
 
 
 class MetricsHandler(LlmlabAPIHandler):
@@ -162,25 +293,30 @@ class MetricsHandler(LlmlabAPIHandler):
 
     @web.authenticated
     @authorized
-    def get(self, run_id: str) -> None:
+    async def get(self, run_id: str) -> None:
+        fmt = self.get_query_argument("format", "json")
+        if fmt not in ("json", "arrow"):
+            self.fail(400, f"format={fmt[:40]!r}; use json or arrow")
+        names = self.get_query_argument("names", None)
+        body = await self.off_loop(self._metrics, run_id, fmt, names)
+        if fmt == "json":
+            self.send_json(body)
+        else:  # APIHandler.finish would label the body JSON unless told otherwise
+            self.finish(body, set_content_type="application/vnd.apache.arrow.file")
+
+    def _metrics(self, run_id: str, fmt: str, names: str | None) -> bytes:
         import io
 
         run = self.run(run_id)
-        fmt = self.get_query_argument("format", "json")
-        if fmt not in ("json", "arrow"):
-            self.fail(400, f"format={fmt!r}; use json or arrow")
         frame = run.metrics
-        names = self.get_query_argument("names", None)
         if names:
             wanted = [n for n in names.split(",") if n in frame.columns]
             frame = frame.select(["step", *[n for n in wanted if n != "step"]])
         if fmt == "json":
-            self.reply({"id": run.id, "columns": frame.to_dict(as_series=False)})
-            return
+            return encode({"id": run.id, "columns": frame.to_dict(as_series=False)})
         buffer = io.BytesIO()
         frame.write_ipc(buffer)
-        # APIHandler.finish would label the body JSON unless told otherwise
-        self.finish(buffer.getvalue(), set_content_type="application/vnd.apache.arrow.file")
+        return buffer.getvalue()
 
 
 class PresetsHandler(LlmlabAPIHandler):
@@ -217,84 +353,102 @@ class EstimateHandler(LlmlabAPIHandler):
         if not isinstance(body, dict) or "config" not in body:
             self.fail(400, 'send {"config": {...}, "batch_size": 1, "seq_len": null, '
                            '"dtype": "float32"}')
+        batch_size = _size(body, "batch_size", 1, MAX_BATCH)
+        seq_len = _size(body, "seq_len", None, MAX_SEQ_LEN)
+        dtype = body.get("dtype", "float32")
+        if not isinstance(dtype, str):
+            self.fail(400, f"dtype must be a string such as \"float32\" or \"bfloat16\", got "
+                           f"{json_type(dtype)}")
+        cfg = _config_or_400(self, body["config"])
         try:
-            cfg = _config(body["config"])
-            estimate = cfg.estimate(batch_size=body.get("batch_size", 1),
-                                    seq_len=body.get("seq_len"), dtype=body.get("dtype", "float32"))
-        except (ConfigError, TypeError) as err:
+            estimate = cfg.estimate(batch_size=batch_size, seq_len=seq_len, dtype=dtype)
+        except ConfigError as err:
             self.fail(400, str(err))
         self.reply({"config": cfg.to_dict(), "estimate": estimate.to_dict(),
                     "text": str(estimate)})
 
 
 class SavedConfigsHandler(LlmlabAPIHandler):
-    """``GET configs/saved``: configs saved in the store's ``configs/`` folder."""
+    """``GET configs/saved``: configs saved in the store's ``configs/`` folder (files that are
+    not readable JSON objects are left out of the listing, and logged)."""
 
     @web.authenticated
     @authorized
-    def get(self) -> None:
+    async def get(self) -> None:
+        await self.reply_off_loop(self._saved)
+
+    def _saved(self) -> dict[str, Any]:
         folder = self.store_path / CONFIGS_DIR
         saved = {}
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             try:
-                saved[path.stem] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue  # a file being written or damaged by hand: skip it
-        self.reply(saved)
+                saved[path.stem] = read_saved_config(path)
+            except (OSError, ValueError) as err:  # damaged by hand, or not a file
+                self.log.warning("llmlab: skipping saved config %s: %s", path, err)
+        return saved
 
 
 class SavedConfigHandler(LlmlabAPIHandler):
-    """``PUT configs/saved/<name>`` saves a validated config; ``GET`` reads it back."""
+    """``PUT configs/saved/<name>`` saves a validated config; ``GET`` reads it back (422 when
+    the saved file is not a readable JSON object)."""
 
     @web.authenticated
     @authorized
-    def put(self, name: str) -> None:
+    async def put(self, name: str) -> None:
         from llmlab._files import write_text_atomic
-        from llmlab.errors import ConfigError
 
         self._check_name(name)
-        try:
-            cfg = _config(self.json_body())
-        except ConfigError as err:
-            self.fail(400, str(err))
-        write_text_atomic(self.store_path / CONFIGS_DIR / f"{name}.json",
-                          cfg.to_json() + "\n")
+        cfg = _config_or_400(self, self.json_body())
+        path = self.store_path / CONFIGS_DIR / f"{name}.json"
+        await self.off_loop(write_text_atomic, path, cfg.to_json() + "\n")
         self.reply({"name": name, "config": cfg.to_dict()})
 
     @web.authenticated
     @authorized
-    def get(self, name: str) -> None:
+    async def get(self, name: str) -> None:
         self._check_name(name)
+        await self.reply_off_loop(self._read, name)
+
+    def _read(self, name: str) -> Any:
         path = self.store_path / CONFIGS_DIR / f"{name}.json"
-        if not path.is_file():
+        if not path.exists():
             self.fail(404, f"no saved config named {name!r}")
-        self.reply(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return read_saved_config(path)
+        except ValueError as err:
+            self.fail(422, f"saved config {name!r} cannot be read: {err}. Save it again "
+                           f"(PUT configs/saved/{name}) or delete {CONFIGS_DIR}/{name}.json")
 
     def _check_name(self, name: str) -> None:
         if not CONFIG_NAME.fullmatch(name):
-            self.fail(400, f"config name {name!r} must be 1-64 letters, digits, '_', '.' or "
-                           "'-', starting with a letter or digit")
+            self.fail(400, f"config name {name[:80]!r} must be 1-64 letters, digits, '_', '.' "
+                           "or '-', starting with a letter or digit")
+
+
+def read_saved_config(path: Path) -> dict[str, Any]:
+    """A saved config file's JSON object; ``ValueError`` saying why when it is not one,
+    :class:`~llmlab._files.UnsafeFileError` when it is not a regular file (never blocks)."""
+    from llmlab._files import read_regular_text
+
+    try:
+        data = json.loads(read_regular_text(path, MAX_CONFIG_BYTES))
+    except RecursionError:
+        raise ValueError("it nests JSON too deeply") from None
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"it is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"it holds {json_type(data)}, not a JSON object")
+    return data
 
 
 class SnapshotAPIHandler(LlmlabAPIHandler):
-    """Base of the attention snapshot endpoints: work runs off the event loop (reading and
+    """Base of the attention snapshot endpoints: the work runs on the read pool (reading and
     decompressing a layer takes a while), and SnapshotRequestError becomes its 4xx."""
-
-    async def off_loop(self, fn, *args: Any) -> Any:
-        from tornado.ioloop import IOLoop
-
-        from llmlab.server.snapshots import SnapshotRequestError
-
-        try:
-            return await IOLoop.current().run_in_executor(None, fn, *args)
-        except SnapshotRequestError as err:
-            self.fail(err.status, str(err))
 
     async def snapshot(self, run_id: str, name: str):
         from llmlab.server.snapshots import check_name, open_snapshot
 
-        run = self.run(run_id)
-        return await self.off_loop(lambda: open_snapshot(run, check_name(name)))
+        return await self.off_loop(lambda: open_snapshot(self.run(run_id), check_name(name)))
 
     def binary(self, body: bytes, **headers: str) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -309,13 +463,15 @@ class SnapshotsHandler(SnapshotAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, run_id: str | None = None) -> None:
+        await self.reply_off_loop(self._entries, run_id)
+
+    def _entries(self, run_id: str | None) -> dict[str, Any]:
         from llmlab.runs import RunStore
         from llmlab.server.snapshots import list_snapshots
 
         run = self.run(run_id) if run_id is not None else None
-        entries = await self.off_loop(list_snapshots, RunStore(self.store_path), run)
-        self.reply({"store": str(self.store_path), "exists": self.store_path.is_dir(),
-                    "snapshots": entries})
+        return {"store": str(self.store_path), "exists": self.store_path.is_dir(),
+                "snapshots": list_snapshots(RunStore(self.store_path), run)}
 
 
 class SnapshotHandler(SnapshotAPIHandler):
@@ -373,13 +529,34 @@ class SnapshotLensHandler(SnapshotAPIHandler):
             self.fail(400, "give the token position: lens?position=0")
         position = self.int_arg("position", 0, 0, 10**7)
         snap = await self.snapshot(run_id, name)
-        self.reply(await self.off_loop(lens_rows, snap, position))
+        await self.reply_off_loop(lens_rows, snap, position)
 
 
-def _config(data: Any):
+def _config_or_400(handler: LlmlabAPIHandler, data: Any):
+    """``ModelConfig.from_dict(data)``, or a 400 with the config error."""
     from llmlab.config import ModelConfig
+    from llmlab.errors import ConfigError
 
-    return ModelConfig.from_dict(data)
+    try:
+        return ModelConfig.from_dict(data)
+    except ConfigError as err:
+        handler.fail(400, str(err))
+
+
+def _size(body: dict[str, Any], name: str, default: int | None, high: int) -> int | None:
+    """An estimate request's ``batch_size`` or ``seq_len``: an int in ``[1, high]`` (or the
+    default); a 400 naming the field otherwise."""
+    value = body.get(name, default)
+    if value is None and default is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+        small = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12
+        shown = value if small else json_type(value)
+        raise web.HTTPError(400, reason=f"bad {name}", log_message=(
+            f"{name} must be a whole number from 1 to {high:,}"
+            + (" or null (the config's context_length)" if default is None else "")
+            + f", got {shown}"))
+    return value
 
 
 ROUTES = [
@@ -401,9 +578,13 @@ ROUTES = [
 ]
 
 
-def setup_handlers(web_app: web.Application, store_path: Path | None = None) -> None:
-    """Add llmlab's handlers to a Jupyter server's tornado application."""
+def setup_handlers(web_app: web.Application, store_path: Path | None = None, *,
+                   workers: int = DEFAULT_WORKERS, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Add llmlab's handlers to a Jupyter server's tornado application; their file reads run
+    on a pool of ``workers`` threads and give up (504) after ``timeout`` seconds."""
     base_url = web_app.settings["base_url"]
     web_app.settings["llmlab_store"] = Path(store_path or "llmlab-runs")
+    web_app.settings["llmlab_pool"] = ReadPool(workers, timeout)
+    web_app.settings["llmlab_listings"] = SharedReads()
     web_app.add_handlers(".*$", [(url_path_join(base_url, API_PREFIX, route), handler)
                                  for route, handler in ROUTES])

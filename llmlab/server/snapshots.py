@@ -17,8 +17,10 @@ torch, numpy and the snapshot reader are imported on first use, not when the ser
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmlab.attention.snapshot import SnapshotReader
     from llmlab.runs import Run, RunStore
 
-__all__ = ["AGGREGATES", "OpenSnapshot", "SnapshotRequestError",
+__all__ = ["AGGREGATES", "OpenSnapshot", "SnapshotRequestError", "json_type",
            "lens_rows", "list_snapshots", "matrix_bytes", "open_snapshot"]
 
 #: What the front end may ask for instead of a head number (as the widget accepts).
@@ -67,8 +69,11 @@ def list_snapshots(store: RunStore, run: Run | None = None) -> list[dict[str, An
     entries: list[dict[str, Any]] = []
     for r in runs:
         folder = _snapshots_dir(r)
-        names = sorted(p.name for p in folder.iterdir()
-                       if not p.name.startswith(".") and p.is_dir()) if folder.is_dir() else []
+        try:
+            names = sorted(p.name for p in folder.iterdir()
+                           if not p.name.startswith(".") and p.is_dir()) if folder.is_dir() else []
+        except OSError:
+            continue  # an unreadable attention folder: that run shows no snapshots
         if not names:
             continue
         run_info = {"run_id": r.id, "run_name": r.name, "run_status": r.status}
@@ -101,9 +106,94 @@ def _entry(run_info: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _read(folder: Path) -> SnapshotReader:
-    from llmlab.attention.snapshot import SnapshotReader
+    """A reader of the snapshot in ``folder``; SnapshotError when its ``snapshot.json`` is not
+    a regular file (a FIFO there would block the reader), cannot be read or parsed, or has
+    fields of the wrong type."""
+    from llmlab.attention.snapshot import META_FILE, SnapshotError, SnapshotReader
 
-    return SnapshotReader(folder)
+    meta_path = folder / META_FILE
+    try:
+        mode = os.stat(meta_path).st_mode
+    except FileNotFoundError:
+        mode = None  # the reader says what a missing snapshot.json means
+    except OSError as err:
+        raise SnapshotError(f"{meta_path} cannot be read ({err.strerror or err}).") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise SnapshotError(f"{meta_path} is not a regular file; remove the snapshot folder "
+                            "and save the capture again.")
+    try:
+        reader = SnapshotReader(folder)
+    except RecursionError:
+        raise SnapshotError(f"{meta_path} nests JSON too deeply; save the capture again."
+                            ) from None
+    except (OSError, ValueError) as err:
+        raise SnapshotError(f"{meta_path} cannot be read ({err}); save the capture again."
+                            ) from None
+    problem = _META(reader.meta, META_FILE)
+    if problem:
+        raise SnapshotError(f"{meta_path} is damaged: {problem}; save the capture again.")
+    return reader
+
+
+# The fields of snapshot.json the server reads, and their JSON types.
+Check = Callable[[Any, str], "str | None"]
+
+
+def json_type(value: Any) -> str:
+    """How JSON names the type of ``value`` (for messages that must not quote it whole)."""
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"),
+                       (str, "a string"), (list, "an array"), (dict, "an object"),
+                       (type(None), "null")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _leaf(test: Callable[[Any], bool], expected: str) -> Check:
+    return lambda v, where: None if test(v) else f"{where} is {json_type(v)}, not {expected}"
+
+
+def _fields(**checks: Check) -> Check:
+    def check(value: Any, where: str) -> str | None:
+        if not isinstance(value, dict):
+            return f"{where} is {json_type(value)}, not an object"
+        return next((p for k, c in checks.items() if (p := c(value.get(k), f"{where}.{k}"))),
+                    None)
+    return check
+
+
+def _each(item: Check, *, array: bool = False) -> Check:
+    """An object (or with ``array``, an array) whose every value passes ``item``."""
+    def check(value: Any, where: str) -> str | None:
+        container = list if array else dict
+        if not isinstance(value, container):
+            return f"{where} is {json_type(value)}, not {json_type(container())}"
+        pairs = enumerate(value) if array else value.items()
+        return next((p for k, v in pairs if (p := item(v, f"{where}[{k!r}]"))), None)
+    return check
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_TEXT = _leaf(lambda v: isinstance(v, str), "a string")
+_OPT_TEXT = _leaf(lambda v: v is None or isinstance(v, str), "a string or null")
+_INT = _leaf(_is_int, "an integer")
+_OPT_INT = _leaf(lambda v: v is None or _is_int(v), "an integer or null")
+_INTS = _each(_INT, array=True)
+_SHAPE = _leaf(lambda v: isinstance(v, list) and len(v) == 2 and all(map(_is_int, v)),
+               "[rows, cols]")
+_META = _fields(
+    created_at=_OPT_TEXT, family=_TEXT, llmlab_version=_OPT_TEXT, dtype=_OPT_TEXT,
+    n_heads=_OPT_INT, heads=_INTS, files=_each(_INT),
+    lens=_leaf(lambda v: v is None or isinstance(v, dict), "an object or null"),
+    sides=_each(_fields(text=_OPT_TEXT, ids=_INTS, tokens=_each(_TEXT, array=True),
+                        special=_each(_leaf(lambda v: isinstance(v, (bool, int)), "a flag"),
+                                      array=True))),
+    kinds=_each(_fields(query_side=_TEXT, key_side=_TEXT, layers=_INTS, n_layers=_OPT_INT,
+                        shape=_SHAPE, files=_each(_TEXT))),
+)
 
 
 # ====================================================================== one snapshot
@@ -176,6 +266,9 @@ def open_snapshot(run: Run, name: str) -> OpenSnapshot:
         inspector, thumbs = _inspector_meta(reader, run)
     except SnapshotError as err:
         raise SnapshotRequestError(422, str(err)) from None
+    except (IndexError, KeyError, TypeError, ValueError) as err:  # thumbnails of a wrong shape
+        raise SnapshotRequestError(422, f"{folder} cannot be read ({type(err).__name__}); "
+                                        "save the capture again.") from None
     snap = OpenSnapshot(run.id, reader, inspector, thumbs, key)
     with _lock:
         _open[key] = snap

@@ -51,7 +51,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _at_least(self, 1, "max_steps", "batch_size", "grad_accum_steps", "eval_interval",
                   "eval_batches", "keep_checkpoints", "log_interval")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        _at_least(self, -MAX_INT - 1, "seed")
+        _at_least(self, 0, "warmup_steps", "checkpoint_interval", optional=True)
+        _finite(self, "lr", "weight_decay", "beta1", "beta2", "grad_clip")
+        _finite(self, "min_lr", optional=True)
+        _flags(self, "compile", "cpu")
+        if not self.lr > 0:
             raise ConfigError(f"TrainConfig.lr={self.lr!r} must be a positive number; typical "
                               "values are 1e-4 to 1e-3.")
         if self.min_lr is not None and not 0 <= self.min_lr <= self.lr:
@@ -61,11 +66,6 @@ class TrainConfig:
                 f"TrainConfig.batch_size={self.batch_size} is not divisible by grad_accum_steps="
                 f"{self.grad_accum_steps}; make batch_size a multiple of it."
             )
-        for name in ("warmup_steps", "checkpoint_interval"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ConfigError(f"TrainConfig.{name}={value!r} must be a non-negative int "
-                                  "or None.")
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be 0 or more (0 turns it off).")
@@ -125,11 +125,45 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 
 
-def _at_least(cfg: TrainConfig, low: int, *names: str) -> None:
+#: Largest integer setting (an int64: steps, sizes and seeds are stored as one).
+MAX_INT = 2**63 - 1
+
+
+def _at_least(cfg: TrainConfig, low: int, *names: str, optional: bool = False) -> None:
+    """Integer settings (not bools, not floats such as 3.5) in ``[low, MAX_INT]``."""
     for name in names:
         value = getattr(cfg, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"TrainConfig.{name}={value!r} must be an int >= {low}.")
+        if optional and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_INT:
+            shown = repr(value) if len(repr(value)) < 40 else f"{type(value).__name__} (too long)"
+            lowest = "-2**63" if low == -MAX_INT - 1 else str(low)
+            raise ConfigError(f"TrainConfig.{name}={shown} must be a whole number (int) from "
+                              f"{lowest} to 2**63-1" + (", or None." if optional else "."))
+
+
+def _finite(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
+    """Number settings that are real (int or float, not bool) and finite."""
+    for name in names:
+        value = getattr(cfg, name)
+        if optional and value is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        try:
+            ok = ok and math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            shown = repr(value) if len(repr(value)) < 40 else f"{type(value).__name__} (too long)"
+            raise ConfigError(f"TrainConfig.{name}={shown} must be a finite number"
+                              + (" or None" if optional else "") + "; pass a float such as "
+                              f"{getattr(TrainConfig, name) or 1e-4!r}.")
+
+
+def _flags(cfg: TrainConfig, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(f"TrainConfig.{name}={getattr(cfg, name)!r} must be True or False.")
 
 
 def _choice(cfg: TrainConfig, name: str, allowed: tuple[str, ...]) -> None:
