@@ -15,6 +15,12 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
   (recomputing the whole sequence each step), 7-token prompt + 250 new tokens, which fits
   the preset's 256-token context without sliding;
 - ``ttft_prompt256``: time to the first token (ms) after a 256-token prompt, vs transformers.
+- ``smollm2_b1_128``: a Llama of SmolLM2-135M's shape (30 layers, width 576, 9 query / 3
+  key-value heads, SwiGLU 1536, RMSNorm, RoPE theta 100,000, tied embeddings, vocabulary
+  49,152; random weights saved by transformers and read by ``llmlab.load``): tokens/s, batch 1,
+  32-token prompt, 128 new tokens, vs ``LlamaForCausalLM.generate``;
+- ``smollm2_load``: ms for ``llmlab.load(folder)`` of that model vs
+  ``AutoModelForCausalLM.from_pretrained(folder)``.
 
 Run: ``python benchmarks/generate.py [--quick] [--threads N]``
 """
@@ -158,12 +164,60 @@ def case_ttft(args, ours_model, peer_model, iters, warmup):
                 higher_is_better=False, target=1.0)
 
 
+SMOLLM2_SHAPE = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536,
+                     num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                     max_position_embeddings=2048, rope_theta=100000.0, rms_norm_eps=1e-5,
+                     tie_word_embeddings=True, bos_token_id=None, eos_token_id=None)
+SMOL_PEER = "transformers LlamaForCausalLM.generate (sdpa, cache)"
+
+
+def smollm2_folder(folder: str) -> str:
+    """A random SmolLM2-135M-shaped Llama saved by transformers, as the Hub would hold it."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(**SMOLLM2_SHAPE)).eval().save_pretrained(folder)
+    return folder
+
+
+def peer_llama(folder: str, device: torch.device) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
+
+
+def case_smollm2(args, folder: str, iters: int, warmup: int):
+    case, new = "smollm2_b1_128", 128
+    ours = llmlab.load(folder, device=args.device)[0]
+    peer = peer_llama(folder, args.device)
+    ids = torch.randint(0, SMOLLM2_SHAPE["vocab_size"], (1, 32),
+                        generator=torch.Generator().manual_seed(5)).to(args.device)
+    mine, theirs = ours_fn(ours, ids, new), peer_fn(peer, ids, new)
+    log(f"[{case}] same tokens as transformers: {same_tokens(mine, theirs, ids)}")
+    t_ours, t_peer = time_pair(mine, theirs, iters=iters, warmup=warmup, device=args.device)
+    log(f"[{case}] llmlab {t_ours} | transformers {t_peer} | "
+        f"paired time ratio {paired_ratio(t_ours, t_peer):.3f}")
+    return emit(BENCH, case, "tokens/s", new / t_ours.median * 1e3, new / t_peer.median * 1e3,
+                SMOL_PEER, higher_is_better=True, target=1.3)
+
+
+def case_smollm2_load(args, folder: str, iters: int):
+    case = "smollm2_load"
+    t_ours, t_peer = time_pair(lambda: llmlab.load(folder), lambda: peer_llama(folder, "cpu"),
+                               iters=iters, warmup=1)
+    log(f"[{case}] llmlab.load {t_ours} | from_pretrained {t_peer} | "
+        f"paired time ratio {paired_ratio(t_ours, t_peer):.3f}")
+    return emit(BENCH, case, "ms", t_ours.median, t_peer.median,
+                "transformers AutoModelForCausalLM.from_pretrained", higher_is_better=False,
+                target=1.5)
+
+
 def main(argv: list[str] | None = None) -> None:
     def extra(parser):
         parser.add_argument("--threads", type=int, default=None,
                             help="torch intra-op threads for both sides (default: torch's)")
-        parser.add_argument("--cases", default="b1,b8,cache,ttft",
-                            help="comma-separated subset of b1,b8,cache,ttft")
+        parser.add_argument("--cases", default="b1,b8,cache,ttft,smollm2,load",
+                            help="comma-separated subset of b1,b8,cache,ttft,smollm2,load")
 
     args = parse_args(__doc__.splitlines()[0], argv=argv, extra=extra)
     if args.threads:
@@ -181,6 +235,13 @@ def main(argv: list[str] | None = None) -> None:
             case_cache(args, ours, max(3, iters // 2), warmup)
         if "ttft" in cases:
             case_ttft(args, ours, peer, 3 * iters, warmup)
+    if cases & {"smollm2", "load"}:
+        with tempfile.TemporaryDirectory() as folder:
+            smollm2_folder(folder)
+            if "smollm2" in cases:
+                case_smollm2(args, folder, max(3, iters // 2), warmup)
+            if "load" in cases:
+                case_smollm2_load(args, folder, max(3, iters // 2))
 
 
 if __name__ == "__main__":

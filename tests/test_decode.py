@@ -90,8 +90,14 @@ def threads():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def blocks_win(monkeypatch):
+    """Thread blocks chosen for every projection, whatever this machine's timings say."""
+    monkeypatch.setattr(decode, "_blocks_win", lambda *args: True)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3])
-def test_thread_blocks_give_the_model_forward(threads, n):
+def test_thread_blocks_give_the_model_forward(threads, blocks_win, n):
     # 3 threads: the 50-token head splits into 3 blocks of 16 rows and a tail of 2
     threads(n)
     model = llmlab.build_model(tiny(bias=True), seed=3).eval()
@@ -104,11 +110,34 @@ def test_thread_blocks_give_the_model_forward(threads, n):
         assert_same_step(model, ids)
 
 
-def test_blocks_are_views_of_the_parameters(threads):
+def test_blocks_are_views_of_the_parameters(threads, blocks_win):
     threads(2)
     model = llmlab.build_model(tiny(), seed=3).eval()
     qkv = decode_plan(model).layers[0].qkv
     assert qkv.blocks.data_ptr() == model.decoder.blocks[0].attn.qkv.weight.data_ptr()
+
+
+def test_the_faster_of_blocks_and_linear_is_chosen_once_per_shape(threads, monkeypatch):
+    threads(2)
+    timed = []
+
+    def best_time(fn, x):
+        timed.append(type(fn).__name__)
+        return 1.0 if isinstance(fn, decode._ThreadBlocks) == blocks_faster else 2.0
+
+    monkeypatch.setattr(decode, "_best_time", best_time)
+    for blocks_faster in (True, False):
+        monkeypatch.setattr(decode, "_BLOCKS_WIN", {})
+        timed.clear()
+        model = llmlab.build_model(tiny(), seed=3).eval()
+        plan = decode_plan(model)
+        assert isinstance(plan.layers[0].qkv, decode._ThreadBlocks) == blocks_faster
+        assert isinstance(plan.head, decode._ThreadBlocks) == blocks_faster
+        shapes = {tuple(m.weight.shape) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+        assert len(timed) == 2 * len(shapes)  # each shape timed once, both ways
+        decode_plan(model)
+        assert len(timed) == 2 * len(shapes)
+        assert_same_step(model, torch.randint(0, VOCAB, (2, 7)))
 
 
 def test_plan_sees_in_place_weight_changes():

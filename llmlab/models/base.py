@@ -173,6 +173,8 @@ class TransformerModel(nn.Module):
     def _init_weights(self) -> None:
         """Normal(0, init_std) weights, zero biases; residual outputs scaled down by
         1/sqrt(2 x layers) as in GPT-2 so the residual stream's variance does not grow."""
+        if self.embed.tok.weight.is_meta:
+            return  # a skeleton (build_skeleton): every weight will come from a checkpoint
         cfg = self.config
         n_residual = 2 * (cfg.n_layer + cfg.decoder_layers)
         for module in self.modules():

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from llmlab.models.base import Stack, self_attention_mask
 from llmlab.models.cache import KVCache
 from llmlab.models.gpt import GPT
-from llmlab.models.layers import Attention, Block, FeedForward
+from llmlab.models.layers import Attention, Block, FeedForward, apply_rope
 
 
 def decode_plan(model: nn.Module) -> DecodePlan | None:
@@ -103,16 +103,49 @@ def _projection(module: nn.Module, threads: int) -> Callable[[Tensor], Tensor]:
     """``x [B, in] -> [B, out]`` for one of a block's projections.
 
     A quantized (or otherwise replaced) layer computes itself: its ``forward`` is called
-    directly. A plain ``nn.Linear`` is ``F.linear`` over its parameters, split into thread
-    blocks on a multi-threaded CPU.
+    directly. A plain ``nn.Linear`` is ``F.linear`` over its parameters, or split into thread
+    blocks on a multi-threaded CPU where that measured faster for this weight's shape.
     """
     if type(module) is not nn.Linear:
         return module.forward
     weight = module.weight.detach()
     bias = None if module.bias is None else module.bias.detach()
+    linear = functools.partial(F.linear, weight=weight, bias=bias)
     if threads < 2 or weight.device.type != "cpu" or not weight.is_contiguous():
-        return functools.partial(F.linear, weight=weight, bias=bias)
-    return _ThreadBlocks(weight, bias, threads)
+        return linear
+    blocks = _ThreadBlocks(weight, bias, threads)
+    return blocks if _blocks_win(weight, linear, blocks, threads) else linear
+
+
+# (weight shape, dtype, threads) -> whether thread blocks beat F.linear on this machine
+_BLOCKS_WIN: dict[tuple, bool] = {}
+
+
+def _blocks_win(weight: Tensor, linear: Callable, blocks: _ThreadBlocks, threads: int) -> bool:
+    """Whether the thread blocks beat ``F.linear`` for one row, timed once per shape.
+
+    Which is faster depends on the machine: on one 2-core AMD EPYC guest the blocks read
+    weights about 1.3x faster, on a 2-core Intel Xeon guest ``F.linear``, which MKL already
+    spreads over the threads, was 2-4x faster than the blocks (see benchmarks/README.md).
+    """
+    key = (tuple(weight.shape), weight.dtype, threads)
+    if key not in _BLOCKS_WIN:
+        x = torch.randn(1, weight.shape[1], dtype=weight.dtype)
+        _BLOCKS_WIN[key] = _best_time(blocks, x) < _best_time(linear, x)
+    return _BLOCKS_WIN[key]
+
+
+def _best_time(fn: Callable[[Tensor], Tensor], x: Tensor, rounds: int = 3) -> float:
+    import time
+
+    fn(x)
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn(x)
+            best = min(best, time.perf_counter() - start)
+    return best
 
 
 class _ThreadBlocks:
@@ -148,6 +181,7 @@ class _Layer:
         self.pre_norm, self.parallel = block.pre_norm, block.parallel
         # the block's own query/key preparation (qk-norm, RoPE) and sliding-window mask
         self.position, self.window_mask = attn.position, attn.window_mask
+        self.joint_rope = not hasattr(attn, "q_norm")  # nothing happens to q, k apart
         self.attn_norm, self.ffn_norm = _norm(block.attn_norm), _norm(block.ffn_norm)
         self.qkv, self.out = _projection(attn.qkv, threads), _projection(attn.proj, threads)
         self.fc, self.down = _projection(ffn.fc, threads), _projection(ffn.proj, threads)
@@ -171,10 +205,14 @@ class _Layer:
         H, K, D = self.n_head, self.n_kv_head, self.head_dim
         qkv = self.qkv(h)
         # one token per row: [B, n * D] is already [B, n, 1, D] in memory
-        q = qkv[:, :H * D].view(B, H, 1, D)
-        k = qkv[:, H * D:(H + K) * D].view(B, K, 1, D)
         v = qkv[:, (H + K) * D:].view(B, K, 1, D)
-        q, k = self.position(q, k, rope)
+        if self.joint_rope and rope is not None:  # q and k side by side: rotate them at once
+            qk = apply_rope(qkv[:, :(H + K) * D].view(B, H + K, 1, D), *rope)
+            q, k = qk[:, :H], qk[:, H:]
+        else:
+            q = qkv[:, :H * D].view(B, H, 1, D)
+            k = qkv[:, H * D:(H + K) * D].view(B, K, 1, D)
+            q, k = self.position(q, k, rope)
         k, v = cache.append(index, k, v)
         mask = self.window_mask(mask, 1, k.shape[2], h.device)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H)

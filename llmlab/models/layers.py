@@ -81,22 +81,24 @@ def rope_frequencies(cfg: ModelConfig) -> Tensor:
 
 
 def rope_tables(cfg: ModelConfig, length: int) -> tuple[Tensor, Tensor]:
-    """cos and sin tables ``[length, rotary_dim]`` for rotary embeddings."""
+    """cos and signed sin tables ``[length, rotary_dim]`` for rotary embeddings: the sin
+    table's first half is negated, so that :func:`apply_rope` rotates with one ``roll``."""
     positions = torch.arange(length, dtype=torch.float32, device=torch.device("cpu"))
     angles = torch.outer(positions, rope_frequencies(cfg))
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-angles, angles], dim=-1).sin()
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+def apply_rope(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
     """Rotate pairs (i, i + R/2) of the first R = ``cos.shape[-1]`` dimensions of
-    ``x [B, H, T, D]`` by position-dependent angles; the other D - R pass unchanged."""
+    ``x [B, H, T, D]`` by position-dependent angles; the other D - R pass unchanged.
+
+    Pair (a, b) becomes (a cos - b sin, b cos + a sin): ``x * cos + roll(x) * signed_sin``.
+    """
     rot = cos.shape[-1]
     if rot < x.shape[-1]:
-        return torch.cat([apply_rope(x[..., :rot], cos, sin), x[..., rot:]], dim=-1)
-    half = rot // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+        return torch.cat([apply_rope(x[..., :rot], cos, signed_sin), x[..., rot:]], dim=-1)
+    cos, signed_sin = cos.to(x.dtype), signed_sin.to(x.dtype)
+    return torch.addcmul(x * cos, x.roll(rot // 2, dims=-1), signed_sin)
 
 
 class Attention(nn.Module):
