@@ -127,7 +127,12 @@ def read_config(folder: str | os.PathLike) -> ModelConfig:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not an llmlab checkpoint config (no "
                               f"\"format\": \"{FORMAT}\"); save the model with llmlab.save.")
-    if header.get("format_version", 0) > FORMAT_VERSION:
+    version = header.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CheckpointError(
+            f"{file} has format_version={version!r}; it must be a whole number (1 for this "
+            "llmlab). The file was edited or damaged: fix the value, or save the model again.")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{file} was written by a newer llmlab (format {header['format_version']}, this "
             f"llmlab reads up to {FORMAT_VERSION}); upgrade llmlab."

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import atexit
-import json
 import operator
 import os
 import socket
@@ -22,8 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmlab._files import write_text_atomic
-from llmlab.runs import parts
+from llmlab.runs import checkpoints, parts
 from llmlab.runs.layout import (
     ARTIFACTS_DIR,
     CHECKPOINT_COMPLETE,
@@ -265,6 +263,7 @@ class Run:
         for folder in (self.path, self.path / METRICS_DIR, self.path / SAMPLES_DIR):
             for leftover in _temp_files(folder):
                 leftover.unlink(missing_ok=True)
+        checkpoints.remove_leftovers(self.path / CHECKPOINTS_DIR)
         return self
 
     def reopen(self) -> Run:
@@ -345,13 +344,20 @@ class Run:
         return self.path / CHECKPOINTS_DIR / checkpoint_name(step)
 
     def mark_checkpoint_complete(self, step: int) -> Path:
-        """Write the ``COMPLETE`` marker into the checkpoint of ``step``; call it last."""
+        """Seal the checkpoint of ``step`` (its ``COMPLETE`` marker, with every file's
+        checksum: :func:`llmlab.runs.checkpoints.seal`); call it last."""
         folder = self.checkpoint_dir(step)
         if not folder.is_dir():
             raise RunStoreError(f"no checkpoint folder {folder}; save the checkpoint there first")
-        marker = folder / CHECKPOINT_COMPLETE
-        write_text_atomic(marker, json.dumps({"step": step, "time": now_iso()}) + "\n")
-        return marker
+        return checkpoints.seal(folder, step)
+
+    def resumable_checkpoint(self, *, exact: bool = True) -> tuple[Path, list[str]]:
+        """The latest checkpoint a resume can use and what makes it inexact (empty: exact);
+        see :func:`llmlab.runs.checkpoints.pick_for_resume`.
+
+        >>> folder, inexact = run.resumable_checkpoint()                   # doctest: +SKIP
+        """
+        return checkpoints.pick_for_resume(self.checkpoints(), self.id, exact=exact)
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         """Complete checkpoints (folders holding ``COMPLETE``) as ``(step, path)``, by step."""

@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmlab.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", type=Path, help="JSON file describing model, data and training")
     parser.add_argument("--resume", help="run id to resume from its latest checkpoint")
+    parser.add_argument("--inexact-resume", action="store_true",
+                        help="resume even when the checkpoint's RNG or sampler state is lost "
+                             "(recorded as resume_exact: false)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError) as err:
         parser.error(f"cannot read {args.spec}: {err}")
     trainer = trainer_from_spec(spec, progress=not args.no_progress)
-    run = trainer.fit(resume_from=args.resume)
+    run = trainer.fit(resume_from=args.resume, exact=not args.inexact_resume)
     if run is not None:
         print(json.dumps({"run_id": run.id, "status": run.status, "path": str(run.path)}))
         return 0 if run.status == "finished" else 1

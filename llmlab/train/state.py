@@ -44,13 +44,23 @@ class TrainerState:
         (folder / STATE_FILE).write_text(json.dumps(info), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> TrainerState:
+    def load(cls, folder: Path, *, seed: int | None = None) -> TrainerState:
+        """The state saved in a checkpoint ``folder``. With ``seed`` (an inexact resume) a
+        sampler state that cannot be read is replaced by one seeded from ``seed`` and the step."""
         from safetensors.torch import load_file
 
         info = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        if not isinstance(info, dict) or not all(
+                isinstance(info.get(k), int) for k in ("seed", "step", "tokens")):
+            raise ValueError(f"{folder / STATE_FILE} does not hold seed, step and tokens")
         state = cls(seed=info["seed"])
         state.step, state.tokens = info["step"], info["tokens"]
-        state.generator.set_state(load_file(folder / GENERATOR_FILE)["state"])
+        try:
+            state.generator.set_state(load_file(folder / GENERATOR_FILE)["state"])
+        except Exception:  # safetensors' errors, a missing file or key
+            if seed is None:
+                raise
+            state.generator.manual_seed(seed + state.step)
         return state
 
 

@@ -12,6 +12,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from llmlab.errors import LLMLabError
 from llmlab.estimate import param_count
+from llmlab.runs import checkpoints
 from llmlab.train.callbacks import Callback, ProgressBar
 from llmlab.train.config import TrainConfig, lr_at
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
@@ -82,12 +84,18 @@ class Trainer:
         self._stop_requested = False
 
     # ------------------------------------------------------------------ public verbs
-    def fit(self, resume_from: str | Path | None = None):
+    def fit(self, resume_from: str | Path | None = None, *, exact: bool = True):
         """Train to ``max_steps`` and return the :class:`~llmlab.runs.Run`.
 
         ``resume_from`` is a run id (or run folder) of this store: training continues from that
-        run's latest complete checkpoint, in the same run. A KeyboardInterrupt ends training
-        cleanly: the run is marked interrupted and keeps its last complete checkpoint.
+        run's latest intact checkpoint (a damaged newer one is passed over with a warning), in
+        the same run. A resume is exact or refuses: when the RNG or data-sampler state of the
+        checkpoint is missing or damaged it stops with the file's name, unless ``exact=False``,
+        which continues (reseeding what is lost), warns, and records ``resume_exact: false``
+        in the run's manifest. A KeyboardInterrupt ends training cleanly: the run is marked
+        interrupted and keeps its last complete checkpoint.
+
+        >>> run = trainer.fit(resume_from=run.id)                       # doctest: +SKIP
         """
         self._stop_requested = False
         accelerator = fresh_accelerator(self.config, self.log_with, self.store.path)
@@ -95,11 +103,13 @@ class Trainer:
         model, optimizer = self._prepare(accelerator)
         self.state = TrainerState(seed=self.config.seed)
         resumed = self.store.get(Path(str(resume_from)).name) if resume_from else None
+        inexact: list[str] = []
         if resumed is not None:
             self._check_resumable(resumed)
-            accelerator.load_state(str(resumed.latest_checkpoint() / "accelerate"))
-            self.state = TrainerState.load(resumed.latest_checkpoint())
+            inexact = self._load_checkpoint(accelerator, resumed, exact)
         self.run = self._open_run(accelerator, resumed)
+        if resumed is not None and self.run is not None:
+            self.run.update_manifest(resume_exact=not inexact)
         if accelerator.is_main_process and self.log_with:
             accelerator.init_trackers(self.run.id, config=self.config.to_dict())
         try:
@@ -157,6 +167,28 @@ class Trainer:
                   "seq_len": self.data.seq_len},
             device=f"{accelerator.device} x{accelerator.num_processes}",
         )
+
+    def _load_checkpoint(self, accelerator, run, exact: bool) -> list[str]:
+        """Restore the latest usable checkpoint of ``run``; what made it inexact, if anything."""
+        from llmlab.runs import RunStoreError
+
+        try:
+            folder, inexact = run.resumable_checkpoint(exact=exact)
+        except RunStoreError as err:
+            raise TrainingError(str(err)) from None
+        if inexact:
+            warnings.warn(f"run {run.id}: resuming inexactly from {folder.name} "
+                          f"({'; '.join(inexact)}); the RNG or data order will differ from an "
+                          "uninterrupted run.", stacklevel=3)
+        try:
+            accelerator.load_state(str(folder / "accelerate"))
+            self.state = TrainerState.load(folder, seed=self.config.seed if inexact else None)
+        except Exception as err:  # torch, safetensors, pickle and json errors alike
+            raise TrainingError(
+                f"could not restore {folder} ({type(err).__name__}: {err}); the checkpoint's "
+                "files passed their checksums, so they were written this way: resume from "
+                "another run, or start a new one.") from err
+        return inexact
 
     def _check_resumable(self, run) -> None:
         manifest = run.manifest
@@ -290,8 +322,6 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """Save accelerate state + llmlab weights at the current step; keep the last K."""
         accelerator = self.accelerator
-        from llmlab.runs import CHECKPOINT_COMPLETE
-
         final = self.run.checkpoint_dir(self.step) if accelerator.is_main_process else None
         final = _broadcast_path(final, accelerator)
         partial = final.with_name(final.name + ".partial")
@@ -304,8 +334,12 @@ class Trainer:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             self._write_llmlab_files(partial)
-            (partial / CHECKPOINT_COMPLETE).write_text(str(self.step))
-            shutil.rmtree(final, ignore_errors=True)
+            # every metric logged so far is on disk before the checkpoint exists: a crash
+            # after it leaves no step that a resume would not log again
+            self.run.flush()
+            checkpoints.seal(partial, self.step)
+            if final.exists():
+                checkpoints.prune(final)
             partial.rename(final)
             self._prune_checkpoints()
             self.run.update_manifest(last_checkpoint_step=self.step)
@@ -323,7 +357,7 @@ class Trainer:
 
     def _prune_checkpoints(self) -> None:
         for _step, path in self.run.checkpoints()[: -self.config.keep_checkpoints]:
-            shutil.rmtree(path, ignore_errors=True)
+            checkpoints.prune(path)
 
     def _end(self, accelerator, status: str, error: str | None) -> None:
         if accelerator.is_main_process and self.run is not None:
