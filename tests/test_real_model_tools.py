@@ -127,3 +127,17 @@ def test_quantize_and_grouped_query_head_pruning(loaded):
     layer = next(iter(attention_layers(pruned).values()))
     assert layer.n_head // layer.n_kv_head == 2  # whole groups went
     assert llmlab.generate(pruned, tok, PROMPT, max_new_tokens=5, temperature=0).text is not None
+
+
+def test_widgets_take_a_model_name_or_folder_as_their_source(folder):
+    from llmlab.widgets.generator import GenerateWidget
+    from llmlab.widgets.sources import resolve_model
+
+    model, tok = resolve_model(str(folder))
+    assert resolve_model(folder)[0] is model  # loaded once, kept
+    assert model.config.n_kv_head == 2 and tok.bos_id is not None
+    widget = GenerateWidget(str(folder))
+    widget.prompt.value, widget.max_new_tokens.value = "The capital", 5
+    widget.generate_button.click()
+    assert widget.wait(timeout=60) and widget.status.kind != "error", widget.status.message
+    assert widget.text and len(widget.events) == 5  # the new text (random weights)
