@@ -362,7 +362,7 @@ def inspect(
             f"({context})."
         )
     limit = max_tokens or context
-    sides, token_types, b_start = _encode(family, tokenizer, text, target_text,
+    sides, token_types, b_start = _encode(_reads(model), tokenizer, text, target_text,
                                           special_tokens=special_tokens, limit=limit,
                                           truncate=max_tokens is not None)
     kinds = _kinds_of(model, family)
@@ -445,16 +445,15 @@ def _family(model: Any) -> str:
     return "custom"
 
 
+def _reads(model: nn.Module) -> str:
+    """What the model's capture input is (see ``TransformerModel.capture_input``)."""
+    return getattr(model, "capture_input", "text")
+
+
 def _kinds_of(model: nn.Module, family: str) -> dict[str, int]:
-    cfg = model.config if hasattr(model, "config") else None
-    if family == "gpt":
-        return {"decoder": cfg.n_layer}
-    if family == "bert":
-        return {"encoder": cfg.n_layer}
-    if family == "seq2seq":
-        return {"encoder": cfg.n_layer, "decoder": cfg.decoder_layers,
-                "cross": cfg.decoder_layers}
-    n = getattr(cfg, "n_layer", None)
+    if family != "custom":
+        return model.attention_kinds()
+    n = getattr(getattr(model, "config", None), "n_layer", None)
     if n is None:
         raise InputError(
             f"{type(model).__name__} has no config.n_layer, so the number of layers to capture "
@@ -525,21 +524,13 @@ def _storage_dtype(dtype: str | torch.dtype, shapes: dict[str, tuple[int, ...]])
 
 def _forward(model: nn.Module, family: str, tensors: dict[str, Tensor], types: Tensor | None,
              **flags: bool):
-    if family == "seq2seq":
-        return model(tensors["encoder"], tensors["decoder"], **flags)
-    if family == "bert":
-        return model(tensors["encoder"], token_type_ids=types, **flags)
     if family == "custom":
         return model(tensors["decoder"], return_attention=True)
-    return model(tensors["decoder"], **flags)
+    return model.capture_forward(tensors, types, **flags)
 
 
 def _attention_modules(model: nn.Module, kinds: dict[str, int]) -> dict[str, list[nn.Module]]:
-    found: dict[str, list[nn.Module]] = {}
-    for kind in kinds:
-        stack = model.decoder if kind in ("decoder", "cross") else model.encoder
-        found[kind] = [b.cross_attn if kind == "cross" else b.attn for b in stack.blocks]
-    return found
+    return {kind: model.attention_modules(kind) for kind in kinds}
 
 
 def _capture_with_hooks(model, family, tensors, types, *, attention, layer_sel, head_sel, kinds,
@@ -641,59 +632,76 @@ def _ids_of(tokenizer: Any, text: Any, what: str) -> tuple[str | None, list[int]
     return None, ids
 
 
-def _encode(family, tokenizer, text, target_text, *, special_tokens, limit, truncate):
-    """Token ids per side (and BERT's token types / segment B start), checked against ``limit``."""
+def _encode(reads, tokenizer, text, target_text, *, special_tokens, limit, truncate):
+    """Token ids per side (and BERT's token types / segment B start), checked against ``limit``;
+    ``reads`` is the model's :attr:`~llmlab.models.base.TransformerModel.capture_input`."""
     def role(name: str) -> int | None:
         return getattr(tokenizer, name, None) if special_tokens and tokenizer is not None else None
 
     src_text, ids = _ids_of(tokenizer, text, "text")
-    b_start = token_types = None
-    if family in ("gpt", "custom"):
-        if target_text is not None:
-            raise InputError(
-                f"a {family} model reads one text; drop target_text or join the texts into one."
-            )
-        parts = {"decoder": (src_text, _fit(ids, limit, truncate, "text", 0))}
-    elif family == "bert":
-        cls, sep = role("cls_id"), role("sep_id")
-        prefix, suffix = [cls] if cls is not None else [], [sep] if sep is not None else []
-        b_text, b_ids = (None, []) if target_text is None else _ids_of(
-            tokenizer, target_text, "target_text")
-        extra = len(prefix) + len(suffix) * (2 if b_ids else 1)
-        if b_ids:
-            room = (limit or 0) - extra
-            if len(ids) + len(b_ids) > room and truncate:  # drop from the longer segment first
-                while len(ids) + len(b_ids) > room and len(ids) + len(b_ids) > 2:
-                    if len(ids) >= len(b_ids):
-                        ids = ids[:-1]
-                    else:
-                        b_ids = b_ids[:-1]
-        a = _fit(ids, limit, truncate, "text", extra + len(b_ids))
-        full = prefix + a + suffix
-        b_start = len(full) if b_ids else None
-        token_types = [0] * len(full)
-        if b_ids:
-            full += b_ids + suffix
-            token_types += [1] * (len(b_ids) + len(suffix))
-        label = src_text if target_text is None else f"{src_text} ||| {b_text}"
-        parts = {"encoder": (label, full)}
-    else:  # seq2seq
-        bos = role("bos_id")
-        if bos is None and target_text is None:
-            raise InputError(
-                "a seq2seq model needs decoder input: pass target_text (what the decoder reads), "
-                "or a tokenizer with a bos token."
-            )
-        t_text, t_ids = (None, []) if target_text is None else _ids_of(
-            tokenizer, target_text, "target_text")
-        dec = ([bos] if bos is not None else []) + t_ids
-        parts = {"encoder": (src_text, _fit(ids, limit, truncate, "text", 0)),
-                 "decoder": (t_text, _fit(dec, limit, truncate, "target_text", 0))}
+    # target_text is tokenized only by the models that read one
+    targets = None if target_text is None else (
+        lambda: _ids_of(tokenizer, target_text, "target_text"))
+
+    parts, token_types, b_start = _READERS[reads](src_text, ids, targets, role=role,
+                                                  limit=limit, truncate=truncate)
     namer = _token_namer(tokenizer) if tokenizer is not None else str
     specials = set(getattr(tokenizer, "special_ids", set()) or set())
     sides = {name: Side(t, i, [namer(x) for x in i], [x in specials for x in i])
              for name, (t, i) in parts.items()}
     return sides, token_types, b_start
+
+
+def _read_text(src_text, ids, targets, *, role, limit, truncate):
+    """A decoder-only model: one text."""
+    if targets is not None:
+        raise InputError("this model reads one text; drop target_text or join the texts into one.")
+    return {"decoder": (src_text, _fit(ids, limit, truncate, "text", 0))}, None, None
+
+
+def _read_text_pair(src_text, ids, targets, *, role, limit, truncate):
+    """An encoder: [CLS] text [SEP] (target_text [SEP]), with token types."""
+    cls, sep = role("cls_id"), role("sep_id")
+    prefix, suffix = [cls] if cls is not None else [], [sep] if sep is not None else []
+    pair = targets() if targets else None
+    b_text, b_ids = (None, []) if pair is None else pair
+    extra = len(prefix) + len(suffix) * (2 if b_ids else 1)
+    if b_ids:
+        room = (limit or 0) - extra
+        if len(ids) + len(b_ids) > room and truncate:  # drop from the longer segment first
+            while len(ids) + len(b_ids) > room and len(ids) + len(b_ids) > 2:
+                if len(ids) >= len(b_ids):
+                    ids = ids[:-1]
+                else:
+                    b_ids = b_ids[:-1]
+    a = _fit(ids, limit, truncate, "text", extra + len(b_ids))
+    full = prefix + a + suffix
+    b_start = len(full) if b_ids else None
+    token_types = [0] * len(full)
+    if b_ids:
+        full += b_ids + suffix
+        token_types += [1] * (len(b_ids) + len(suffix))
+    label = src_text if pair is None else f"{src_text} ||| {b_text}"
+    return {"encoder": (label, full)}, token_types, b_start
+
+
+def _read_source_target(src_text, ids, targets, *, role, limit, truncate):
+    """An encoder-decoder: the source, and bos + target_text for the decoder."""
+    bos = role("bos_id")
+    target = targets() if targets else None
+    if bos is None and target is None:
+        raise InputError(
+            "a seq2seq model needs decoder input: pass target_text (what the decoder reads), "
+            "or a tokenizer with a bos token."
+        )
+    t_text, t_ids = (None, []) if target is None else target
+    dec = ([bos] if bos is not None else []) + t_ids
+    return {"encoder": (src_text, _fit(ids, limit, truncate, "text", 0)),
+            "decoder": (t_text, _fit(dec, limit, truncate, "target_text", 0))}, None, None
+
+
+_READERS = {"text": _read_text, "text_pair": _read_text_pair,
+            "source_target": _read_source_target}
 
 
 def _fit(ids: list[int], limit: int | None, truncate: bool, what: str, reserved: int) -> list[int]:
@@ -714,7 +722,7 @@ def _run_lens(model, family, sides, tokenizer, *, k, b_start) -> LogitLens:
     device = _device(model)
     tensors = {n: torch.tensor([s.ids], device=device) for n, s in sides.items()}
     types = None
-    if family == "bert":
+    if _reads(model) == "text_pair":
         n = len(sides["encoder"].ids)
         types = torch.tensor([[0 if b_start is None or i < b_start else 1 for i in range(n)]],
                              device=device)

@@ -95,21 +95,10 @@ def lens_head(model: nn.Module, family: str) -> tuple[str, Callable[[Tensor, boo
     """``(side, head, what)``: the side whose hidden states the lens reads and a function
     ``head(h, is_last) -> logits`` that applies the final norm (unless already applied) and
     the output head."""
-    if getattr(getattr(model, "config", None), "n_labels", 0):
-        raise InputError(
-            "this model has a classifier head (n_labels="
-            f"{model.config.n_labels}), not a vocabulary projection, so there is no logit lens; "
-            "inspect a language-model checkpoint instead."
-        )
-    if not getattr(model.config, "lm_head", True):
-        raise InputError(
-            "this model has no output head (a bare encoder or body, lm_head=False), so there "
-            "is no vocabulary to read the logit lens in; inspect its attention, or load the "
-            "checkpoint of its language model.")
-    if family in ("gpt", "seq2seq"):
-        stack, out, side, what = model.decoder, model.lm_head, "decoder", "next token"
-    elif family == "bert":
-        stack, out, side, what = model.encoder, model.mlm_head, "encoder", "masked token"
+    from llmlab.models.base import TransformerModel
+
+    if isinstance(model, TransformerModel):
+        stack, out, side, what = model.lens_parts()
     else:
         raise InputError(
             f"the logit lens needs an llmlab model (gpt, bert or seq2seq), got a {family!r} "

@@ -164,7 +164,7 @@ class Job:
 def _prepare(model: torch.nn.Module, tokenizer: Any, prompt: Any, seed: Any,
              options: dict[str, Any]) -> Job:
     cfg = model.config
-    seq2seq = cfg.family == "seq2seq"
+    seq2seq = model.encoder_decoder
     rows, texts, batched = prompts.encode_prompts(prompt, tokenizer)
     rows = prompts.fill_empty(rows, tokenizer, source=seq2seq)
     prompts.check_ids(rows, cfg.vocab_size)

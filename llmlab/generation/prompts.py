@@ -16,8 +16,6 @@ from torch import Tensor
 
 from llmlab.errors import InputError
 
-DECODERS = ("gpt", "seq2seq")
-
 
 def check_model(model: Any, purpose: str) -> None:
     """Raise unless ``model`` is an llmlab language model that can predict next tokens."""
@@ -31,7 +29,7 @@ def check_model(model: Any, purpose: str) -> None:
             "llmlab.load(folder)."
         )
     cfg = model.config
-    if cfg.family not in DECODERS:
+    if not model.predicts_next_token:
         raise InputError(
             f"{purpose} needs a model that predicts the next token (family 'gpt' or "
             f"'seq2seq'); this is a {type(model).__name__} (family={cfg.family!r}), a "

@@ -56,7 +56,7 @@ def score(
     prompts.check_model(model, "score")
     cfg = model.config
     context = cfg.context_length
-    seq2seq = cfg.family == "seq2seq"
+    seq2seq = model.encoder_decoder
     rows, texts, batched = prompts.encode_prompts(text, tokenizer)
     if seq2seq:
         rows, sources = _seq2seq_rows(rows, tokenizer, source, len(rows), context)

@@ -123,7 +123,21 @@ class Stack(nn.Module):
 
 
 class TransformerModel(nn.Module):
-    """Base class of the llmlab model families (GPT, Bert, Seq2Seq)."""
+    """Base class of the llmlab model families (GPT, Bert, Seq2Seq).
+
+    What the tools need to know about a family is asked of its class, not decided by
+    ``family == ...`` chains: :attr:`predicts_next_token` and :attr:`encoder_decoder`
+    (generation, scoring), :meth:`attention_kinds`, :meth:`attention_modules` and
+    :meth:`capture_forward` (attention capture), :meth:`lens_parts` (the logit lens).
+    """
+
+    #: generation and scoring can use it (a causal LM or an encoder-decoder)
+    predicts_next_token: bool = True
+    #: it reads a source (encoder) and continues a target (decoder)
+    encoder_decoder: bool = False
+    #: what attention capture feeds it: "text", "text_pair" ([CLS] a [SEP] b [SEP]) or
+    #: "source_target" (encoder text and decoder text)
+    capture_input: str = "text"
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -142,6 +156,44 @@ class TransformerModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    # --------------------------------------------------------------- what tools ask
+    def attention_kinds(self) -> dict[str, int]:
+        """The attention this model has, by kind ("decoder", "encoder", "cross"): layers each.
+
+        >>> build_model(ModelConfig.preset("baby-char")).attention_kinds()  # doctest: +SKIP
+        {'decoder': 4}
+        """
+        raise NotImplementedError
+
+    def attention_modules(self, kind: str) -> list[nn.Module]:
+        """The attention modules of one kind, layer by layer (for capture hooks)."""
+        stack = self.decoder if kind in ("decoder", "cross") else self.encoder
+        return [block.cross_attn if kind == "cross" else block.attn for block in stack.blocks]
+
+    def capture_forward(self, sides: dict[str, Tensor], token_types: Tensor | None = None,
+                        **flags: bool) -> ModelOutput:
+        """The forward pass attention capture runs, from the token ids of each side
+        ("decoder", "encoder") and BERT's token types; ``flags`` are forward options."""
+        raise NotImplementedError
+
+    def lens_parts(self) -> tuple[Stack, nn.Module, str, str]:
+        """``(stack, output head, side, what it predicts)`` for the logit lens: the stack whose
+        hidden states are read and the head that turns them into token logits."""
+        self._check_lens_head()
+        return self.decoder, self.lm_head, "decoder", "next token"
+
+    def _check_lens_head(self) -> None:
+        if self.config.n_labels:
+            raise InputError(
+                "this model has a classifier head (n_labels="
+                f"{self.config.n_labels}), not a vocabulary projection, so there is no logit "
+                "lens; inspect a language-model checkpoint instead.")
+        if not self.config.lm_head:
+            raise InputError(
+                "this model has no output head (a bare encoder or body, lm_head=False), so "
+                "there is no vocabulary to read the logit lens in; inspect its attention, or "
+                "load the checkpoint of its language model.")
 
     # --------------------------------------------------------------- shared pieces
     def _rope(self, positions: Tensor | None, T: int) -> tuple[Tensor, Tensor] | None:

@@ -54,6 +54,9 @@ class ClassifierHead(nn.Module):
 class Bert(TransformerModel):
     """Embeddings (tokens, positions, token types), bidirectional blocks, and a head."""
 
+    predicts_next_token = False
+    capture_input = "text_pair"
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.encoder = Stack(cfg, cfg.n_layer, causal=False)
@@ -63,6 +66,17 @@ class Bert(TransformerModel):
             self.mlm_head = MaskedLMHead(cfg)
         self._init_weights()
         self._tie()
+
+    def attention_kinds(self) -> dict[str, int]:
+        return {"encoder": self.config.n_layer}
+
+    def capture_forward(self, sides: dict[str, Tensor], token_types: Tensor | None = None,
+                        **flags: bool) -> ModelOutput:
+        return self(sides["encoder"], token_type_ids=token_types, **flags)
+
+    def lens_parts(self) -> tuple[Stack, nn.Module, str, str]:
+        self._check_lens_head()
+        return self.encoder, self.mlm_head, "encoder", "masked token"
 
     def forward(
         self,

@@ -41,6 +41,13 @@ class GPT(TransformerModel):
         self._init_weights()
         self._tie()
 
+    def attention_kinds(self) -> dict[str, int]:
+        return {"decoder": self.config.n_layer}
+
+    def capture_forward(self, sides: dict[str, Tensor], token_types: Tensor | None = None,
+                        **flags: bool) -> ModelOutput:
+        return self(sides["decoder"], **flags)
+
     def forward(
         self,
         input_ids: Tensor,

@@ -29,6 +29,9 @@ class Seq2Seq(TransformerModel):
     Source and target share one token embedding (and the LM head, when tied).
     """
 
+    encoder_decoder = True
+    capture_input = "source_target"
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.encoder = Stack(cfg, cfg.n_layer, causal=False)
@@ -36,6 +39,14 @@ class Seq2Seq(TransformerModel):
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self._init_weights()
         self._tie()
+
+    def attention_kinds(self) -> dict[str, int]:
+        cfg = self.config
+        return {"encoder": cfg.n_layer, "decoder": cfg.decoder_layers, "cross": cfg.decoder_layers}
+
+    def capture_forward(self, sides: dict[str, Tensor], token_types: Tensor | None = None,
+                        **flags: bool) -> ModelOutput:
+        return self(sides["encoder"], sides["decoder"], **flags)
 
     def encode(
         self,
