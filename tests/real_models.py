@@ -58,3 +58,32 @@ def tiny_llama(folder: Path, *, seed: int = 0, with_tokenizer: bool = True,
     model = LlamaForCausalLM(cfg).eval()
     model.save_pretrained(folder)
     return model
+
+
+# kind -> (config class, model class, config changes) for tiny_causal_lm
+FAMILIES = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 32}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": 8}),
+    "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"rotary_pct": 0.25}),
+}
+
+
+def tiny_causal_lm(kind: str, folder: Path, *, seed: int = 0) -> torch.nn.Module:
+    """A random causal LM of ``kind`` (see ``FAMILIES``) with the SmolLM2-like tokenizer."""
+    import transformers
+
+    if kind == "llama":
+        return tiny_llama(folder, seed=seed)
+    config_name, model_name, changes = FAMILIES[kind]
+    vocab = save_llama_tokenizer(folder)
+    shape = {k: v for k, v in LLAMA_SHAPE.items()
+             if kind != "gpt_neox" or k not in ("num_key_value_heads", "rms_norm_eps")}
+    torch.manual_seed(seed)
+    cfg = getattr(transformers, config_name)(**{**shape, "vocab_size": vocab, "bos_token_id": 0,
+                                                "eos_token_id": 1, **changes},
+                                             attn_implementation="eager")
+    model = getattr(transformers, model_name)(cfg).eval()
+    model.save_pretrained(folder)
+    return model
