@@ -25,7 +25,8 @@ Family = Literal["gpt", "bert", "seq2seq"]
 PosEncoding = Literal["learned", "sinusoidal", "rope", "none"]
 Norm = Literal["layernorm", "rmsnorm"]
 NormPosition = Literal["pre", "post"]
-Activation = Literal["gelu", "gelu_tanh", "relu", "swiglu"]
+Activation = Literal["gelu", "gelu_tanh", "relu", "swiglu", "geglu"]
+GATED_ACTIVATIONS = ("swiglu", "geglu")
 RopeScaling = Literal["none", "linear", "llama3"]
 
 # Help shown in the JSON Schema (and so in the config panel's form).
@@ -50,7 +51,7 @@ _HELP = {
     "sum (original Transformer, BERT).",
     "norm_eps": "Epsilon inside the normalisation layers.",
     "activation": "Feed-forward activation; gelu_tanh is GPT-2's approximation; swiglu "
-    "is the gated form (three matrices).",
+    "(Llama) and geglu (Gemma: tanh-GELU gate) are gated forms (three matrices).",
     "tie_embeddings": "Share the token embedding with the output projection.",
     "qkv_bias": "Biases on the query/key/value projections; default: as bias (Qwen2 has them "
     "without any other bias).",
@@ -70,6 +71,8 @@ _HELP = {
     "parallel_residual": "Attention and feed-forward read the same input and add to the "
     "residual together (GPT-J, GPT-NeoX/Pythia).",
     "qk_norm": "Normalise each head's queries and keys before RoPE (Qwen3, OLMo 2).",
+    "embed_scale": "Token embeddings are multiplied by this before the first block (Gemma: "
+    "sqrt(d_model)); the tied output head uses the table unscaled.",
     "lm_head": "False: no output head at all; the model returns its hidden states (a bare "
     "encoder such as a sentence-transformers model).",
     "sliding_window": "Each token attends to at most this many latest tokens (itself "
@@ -138,6 +141,7 @@ class ModelConfig:
     qk_norm: bool = False
     sliding_window: int | None = None
     lm_head: bool = True
+    embed_scale: float = 1.0
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -248,7 +252,7 @@ class ModelConfig:
             _fail("pos_encoding", "sinusoidal", "needs an even d_model (sine/cosine pairs)")
         if not 0.0 <= self.dropout < 1.0:
             _fail("dropout", self.dropout, "must be in [0, 1)")
-        for name in ("norm_eps", "init_std", "rope_theta"):
+        for name in ("norm_eps", "init_std", "rope_theta", "embed_scale"):
             if not getattr(self, name) > 0:
                 _fail(name, getattr(self, name), "must be positive")
         if self.type_vocab_size < 0 or self.n_labels < 0:

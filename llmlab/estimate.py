@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from llmlab.config import ModelConfig
+from llmlab.config import GATED_ACTIVATIONS, ModelConfig
 from llmlab.errors import ConfigError
 
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
@@ -147,7 +147,7 @@ def _attention(cfg: ModelConfig) -> int:
 
 
 def _ffn(cfg: ModelConfig) -> int:
-    gate = 2 if cfg.activation == "swiglu" else 1
+    gate = 2 if cfg.activation in GATED_ACTIVATIONS else 1
     return (_linear(cfg.d_model, gate * cfg.ffn_dim, cfg.ffn_bias)
             + _linear(cfg.ffn_dim, cfg.d_model, cfg.ffn_bias))
 

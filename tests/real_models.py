@@ -67,6 +67,7 @@ FAMILIES = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 32}),
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": 8}),
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"rotary_pct": 0.25}),
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 32}),
 }
 
 

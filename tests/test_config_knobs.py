@@ -33,6 +33,8 @@ BASE = dict(family="gpt", vocab_size=40, context_length=16, n_layer=1, n_head=4,
     (dict(head_size=3), "even head size"),
     (dict(qkv_bias="yes"), "qkv_bias must be bool"),
     (dict(head_size=10**6), "head_size.*at most"),
+    (dict(embed_scale=0.0), "embed_scale.*positive"),
+    (dict(lm_head=False, n_labels=2), "lm_head.*n_labels=0"),
 ])
 def test_bad_knobs_name_the_field_and_the_fix(changes, named):
     with pytest.raises(ConfigError, match=named):
@@ -71,7 +73,7 @@ def test_a_sliding_window_forgets_what_lies_behind_it():
 def test_the_schema_shows_the_knobs_with_help_and_bounds():
     props = ModelConfig.json_schema()["properties"]
     for name in ("qkv_bias", "mlp_bias", "head_size", "rotary_fraction", "rope_scaling",
-                 "parallel_residual", "qk_norm", "sliding_window"):
+                 "parallel_residual", "qk_norm", "sliding_window", "embed_scale", "lm_head"):
         assert props[name]["description"], name
     assert props["rope_scaling"]["enum"] == ["none", "linear", "llama3"]
     assert props["rotary_fraction"]["maximum"] == 1

@@ -37,6 +37,8 @@ ARCHITECTURES = [
     dict(pos_encoding="rope", rope_scaling="llama3", rope_factor=8.0, rope_original_context=8,
          norm="rmsnorm", activation="swiglu", bias=False),
     dict(pos_encoding="rope", sliding_window=4, n_kv_head=2),
+    dict(pos_encoding="rope", activation="geglu", embed_scale=5.6, head_size=16, norm="rmsnorm",
+         bias=False),
 ]
 
 

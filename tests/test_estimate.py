@@ -36,6 +36,7 @@ KNOBS = [
     dict(qk_norm=True, head_size=16, norm="rmsnorm"), dict(rotary_fraction=0.25),
     dict(parallel_residual=True), dict(sliding_window=4),
     dict(rope_scaling="llama3", rope_factor=8.0, rope_original_context=8),
+    dict(activation="geglu", embed_scale=5.0),
 ]
 
 

@@ -286,7 +286,7 @@ def test_export_with_tokenizer(tmp_path):
 # --------------------------------------------------------------------------- bad input
 def test_unsupported_model_type(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "falcon"}))
-    with pytest.raises(CheckpointError, match="model_type='falcon'.*'gpt2', 'bert', 'gpt_neox', 'llama'"):
+    with pytest.raises(CheckpointError, match="model_type='falcon'.*'gpt2', 'bert', 'gpt_neox', 'gemma', 'llama'"):
         load_hf(tmp_path)
 
 

@@ -36,6 +36,7 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
         "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
         "qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM),
         "gpt_neox": (transformers.GPTNeoXConfig, transformers.GPTNeoXForCausalLM),
+        "gemma": (transformers.GemmaConfig, transformers.GemmaForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
         "gpt_neox-classifier": (transformers.GPTNeoXConfig,
@@ -62,6 +63,7 @@ VARIANTS = {
     "mistral-window": ("mistral", {"sliding_window": 5}),
     "qwen2": ("qwen2", {}),
     "qwen3": ("qwen3", {"head_dim": 32}),
+    "gemma": ("gemma", {"head_dim": 32}),
     "pythia": ("gpt_neox", {"rope_parameters": {"rope_type": "default", "rope_theta": 5000.0,
                                                  "partial_rotary_factor": 0.25}}),
     "neox-sequential": ("gpt_neox", {"use_parallel_residual": False,
@@ -185,6 +187,7 @@ def test_the_knobs_arrive_in_the_config(pair):
         "mistral-window": {"sliding_window": 5}, "qwen2": {"qkv_bias": True, "bias": False},
         "qwen3": {"qk_norm": True, "head_size": 32}, "llama3-rope": {"rope_scaling": "llama3"},
         "llama-biases": {"bias": True, "mlp_bias": True},
+        "gemma": {"activation": "geglu", "embed_scale": 8.0, "head_size": 32},
         "pythia": {"parallel_residual": True, "rotary_fraction": 0.25, "bias": True},
         "neox-sequential": {"parallel_residual": False, "rotary_fraction": 0.5},
     }.get(variant, {})
@@ -215,6 +218,6 @@ def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
 def test_supported_lists_every_model_type_with_what_is_checked():
     table = llmlab.interop.supported()
     rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
-    assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox"} <= set(rows)
+    assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gemma"} <= set(rows)
     assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
     assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]

@@ -48,6 +48,8 @@ class Rule:
     - ``"concat"``: several sources stacked along dim 0 (BERT's query, key, value -> our qkv),
       in equal parts, or in the sizes ``split`` gives (grouped-query q, k, v; gate, up);
     - ``"zeros"``: no source; the tensor is set to zero (a bias the checkpoint's layer lacks);
+    - ``"plus_one"``: one source stored as an offset from 1 (Gemma's RMSNorm weights, applied
+      as ``1 + w``);
     - ``"interleaved"``: one source whose rows hold q, k, v head by head (GPT-NeoX's
       ``query_key_value``: ``[heads, 3, D]``), regrouped to q | k | v (``heads`` gives the count).
 
@@ -57,7 +59,7 @@ class Rule:
 
     target: str
     sources: tuple[str, ...]
-    layout: Literal["same", "transpose", "concat", "zeros", "interleaved"] = "same"
+    layout: Literal["same", "transpose", "concat", "zeros", "interleaved", "plus_one"] = "same"
     optional: bool = False
     split: tuple[int, ...] | None = None
     heads: int = 1
@@ -83,6 +85,8 @@ class Rule:
             return tensors[0].t()
         if self.layout == "concat":
             return torch.cat(tensors, dim=0)
+        if self.layout == "plus_one":
+            return tensors[0] + 1.0
         if self.layout == "interleaved":
             rest = tensors[0].shape[1:]
             by_head = tensors[0].reshape(self.heads, 3, -1, *rest)
@@ -98,6 +102,8 @@ class Rule:
         if self.layout == "concat":
             parts = tensor.split(self._parts(tensor.shape), dim=0)
             return dict(zip(self.sources, parts, strict=True))
+        if self.layout == "plus_one":
+            return {self.sources[0]: tensor - 1.0}
         if self.layout == "interleaved":
             by_kind = tensor.reshape(3, self.heads, -1, *tensor.shape[1:])
             return {self.sources[0]: by_kind.transpose(0, 1).reshape(tensor.shape)}

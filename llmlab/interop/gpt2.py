@@ -188,7 +188,7 @@ def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     """(field, value, what GPT-2 needs) for every field GPT-2 cannot express."""
     gaps = []
     required = {"family": "gpt", "pos_encoding": "learned", "norm": "layernorm",
-                "norm_position": "pre", "bias": True, "n_labels": 0}
+                "norm_position": "pre", "bias": True, "n_labels": 0, "embed_scale": 1.0}
     for field, needed in required.items():
         if getattr(cfg, field) != needed:
             gaps.append((field, getattr(cfg, field), repr(needed)))

@@ -240,6 +240,6 @@ def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     required = {"family": "gpt", "pos_encoding": "rope", "norm": "rmsnorm",
                 "norm_position": "pre", "activation": "swiglu", "n_labels": 0,
                 "qkv_bias": None, "qk_norm": False, "parallel_residual": False,
-                "rotary_fraction": 1.0, "sliding_window": None}
+                "rotary_fraction": 1.0, "sliding_window": None, "embed_scale": 1.0}
     return [(field, getattr(cfg, field), repr(needed))
             for field, needed in required.items() if getattr(cfg, field) != needed]

@@ -48,6 +48,7 @@ class Embeddings(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.positions, self.has_token_types = cfg.pos_encoding, bool(cfg.type_vocab_size)
+        self.scale = cfg.embed_scale
         if cfg.pos_encoding == "learned":
             self.pos = nn.Embedding(cfg.context_length, cfg.d_model)
         elif cfg.pos_encoding == "sinusoidal":
@@ -63,6 +64,8 @@ class Embeddings(nn.Module):
         if positions is None:
             positions = torch.arange(ids.shape[1], device=ids.device)
         x = self.tok(ids)  # [B, T, C]
+        if self.scale != 1.0:
+            x = x * torch.tensor(self.scale, dtype=x.dtype)  # rounded as the table's dtype
         if self.positions == "learned":
             x = x + self.pos(positions)
         elif self.positions == "sinusoidal":

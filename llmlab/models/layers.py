@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from llmlab.config import ModelConfig
+from llmlab.config import GATED_ACTIVATIONS, ModelConfig
 from llmlab.models.cache import LayerCache
 
 
@@ -37,6 +37,7 @@ def activation_fn(name: str):
         "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
         "relu": F.relu,
         "swiglu": F.silu,
+        "geglu": lambda x: F.gelu(x, approximate="tanh"),
     }[name]
 
 
@@ -228,11 +229,12 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Position-wise MLP: ``proj(act(fc(x)))``, or ``proj(silu(gate) * up)`` for SwiGLU."""
+    """Position-wise MLP: ``proj(act(fc(x)))``, or ``proj(act(gate) * up)`` when gated
+    (SwiGLU: SiLU, GeGLU: tanh-GELU)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.gated = cfg.activation == "swiglu"
+        self.gated = cfg.activation in GATED_ACTIVATIONS
         hidden = cfg.ffn_dim
         bias = cfg.ffn_bias
         self.fc = nn.Linear(cfg.d_model, 2 * hidden if self.gated else hidden, bias=bias)
