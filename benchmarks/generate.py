@@ -21,14 +21,23 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
   32-token prompt, 128 new tokens, vs ``LlamaForCausalLM.generate``;
 - ``smollm2_load``: ms for ``llmlab.load(folder)`` of that model vs
   ``AutoModelForCausalLM.from_pretrained(folder)``.
+- ``default_vs_1thread_b1`` / ``_b8``: llmlab at the default thread count against llmlab
+  with ``torch.set_num_threads(1)`` (target >= 1: more threads never cost speed).
 
-Run: ``python benchmarks/generate.py [--quick] [--threads N]``
+``--load contended`` (or ``both``, the default) runs the throughput cases again with a
+busy-loop process of the benchmark's own on one core, named ``<case>_contended``: what a
+notebook user has beside a generation (the browser, a training thread, a second kernel).
+Every case runs at torch's default thread count unless ``--threads`` is given.
+
+Run: ``python benchmarks/generate.py [--quick] [--threads N] [--load idle|contended|both]``
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,8 +132,48 @@ def same_tokens(ours, peer, ids: torch.Tensor) -> bool:
     return [g.token_ids for g in mine] == theirs
 
 
-def case_throughput(args, ours_model, peer_model, iters, warmup, *, batch: int, target: float):
-    case, new = f"greedy_b{batch}_200", 200
+@contextlib.contextmanager
+def busy_core(on: bool):
+    """A process spinning on one core while the block runs (``on``), stopped after."""
+    if not on:
+        yield
+        return
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let the scheduler see it
+        yield
+    finally:
+        spin.kill()
+        spin.wait()
+
+
+def one_thread(fn):
+    """``fn`` run with one intra-op thread, the count restored after."""
+    def run():
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(before)
+    return run
+
+
+def case_threads(args, model, iters, warmup, *, batch: int, suffix: str):
+    case, new = f"default_vs_1thread_b{batch}{suffix}", 200
+    ids = prompts(batch, 32, args.device)
+    default, single = ours_fn(model, ids, new), one_thread(ours_fn(model, ids, new))
+    t_d, t_1 = time_pair(default, single, iters=iters, warmup=warmup, device=args.device)
+    log(f"[{case}] default ({torch.get_num_threads()} threads) {t_d} | 1 thread {t_1} | "
+        f"paired time ratio {paired_ratio(t_d, t_1):.3f}")
+    tokens = batch * new
+    return emit(BENCH, case, "tokens/s", tokens / t_d.median * 1e3, tokens / t_1.median * 1e3,
+                "llmlab with torch.set_num_threads(1)", higher_is_better=True, target=1.0)
+
+
+def case_throughput(args, ours_model, peer_model, iters, warmup, *, batch: int, target: float,
+                    suffix: str = ""):
+    case, new = f"greedy_b{batch}_200{suffix}", 200
     ids = prompts(batch, 32, args.device)
     ours, peer = ours_fn(ours_model, ids, new), peer_fn(peer_model, ids, new)
     log(f"[{case}] same tokens as transformers: {same_tokens(ours, peer, ids)}")
@@ -186,8 +235,8 @@ def peer_llama(folder: str, device: torch.device) -> torch.nn.Module:
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
 
 
-def case_smollm2(args, folder: str, iters: int, warmup: int):
-    case, new = "smollm2_b1_128", 128
+def case_smollm2(args, folder: str, iters: int, warmup: int, suffix: str = ""):
+    case, new = f"smollm2_b1_128{suffix}", 128
     ours = llmlab.load(folder, device=args.device)[0]
     peer = peer_llama(folder, args.device)
     ids = torch.randint(0, SMOLLM2_SHAPE["vocab_size"], (1, 32),
@@ -216,21 +265,33 @@ def main(argv: list[str] | None = None) -> None:
     def extra(parser):
         parser.add_argument("--threads", type=int, default=None,
                             help="torch intra-op threads for both sides (default: torch's)")
-        parser.add_argument("--cases", default="b1,b8,cache,ttft,smollm2,load",
-                            help="comma-separated subset of b1,b8,cache,ttft,smollm2,load")
+        parser.add_argument("--cases", default="b1,b8,threads,cache,ttft,smollm2,load",
+                            help="comma-separated subset of b1,b8,threads,cache,ttft,smollm2,"
+                                 "load")
+        parser.add_argument("--load", choices=("idle", "contended", "both"), default="both",
+                            help="run the throughput cases idle, beside a busy core, or both")
 
     args = parse_args(__doc__.splitlines()[0], argv=argv, extra=extra)
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}; leave it out for "
+                         "torch's default.")
     if args.threads:
         torch.set_num_threads(args.threads)
     log(f"[{BENCH}] {environment(args.device)}")
     iters, warmup = iterations(args, quick=3, full=10, warmup=1)
     cases = set(args.cases.split(","))
+    loads = {"idle": [False], "contended": [True], "both": [False, True]}[args.load]
     with tempfile.TemporaryDirectory() as folder:
         ours, peer = models(args.device, folder)
-        if "b1" in cases:
-            case_throughput(args, ours, peer, iters, warmup, batch=1, target=1.5)
-        if "b8" in cases:
-            case_throughput(args, ours, peer, iters, warmup, batch=8, target=1.2)
+        for busy in loads:
+            suffix = "_contended" if busy else ""
+            with busy_core(busy):
+                for batch, target in ((1, 1.5), (8, 1.2)):
+                    if f"b{batch}" in cases:
+                        case_throughput(args, ours, peer, iters, warmup, batch=batch,
+                                        target=target, suffix=suffix)
+                    if "threads" in cases:
+                        case_threads(args, ours, iters, warmup, batch=batch, suffix=suffix)
         if "cache" in cases:
             case_cache(args, ours, max(3, iters // 2), warmup)
         if "ttft" in cases:
@@ -239,7 +300,10 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as folder:
             smollm2_folder(folder)
             if "smollm2" in cases:
-                case_smollm2(args, folder, max(3, iters // 2), warmup)
+                for busy in loads:
+                    with busy_core(busy):
+                        case_smollm2(args, folder, max(3, iters // 2), warmup,
+                                     suffix="_contended" if busy else "")
             if "load" in cases:
                 case_smollm2_load(args, folder, max(3, iters // 2))
 

@@ -28,6 +28,7 @@ from llmlab.generation.options import Options, resolve
 from llmlab.generation.results import Generation, GenerationStream, TokenEvent, alternatives_of
 from llmlab.generation.sampling import choose, penalise_repeats, seen_tokens, uniform_table
 from llmlab.generation.stepper import Stepper
+from llmlab.generation.threads import DecodeThreads
 from llmlab.generation.text import RowText, continuation_text
 
 
@@ -302,7 +303,8 @@ class SampleRun:
         """Generate; each iteration is one step and yields that step's events (only built
         when streaming)."""
         job, opts = self.job, self.opts
-        with inference(job.model):
+        threads = DecodeThreads(job.model, len(job.rows))
+        with inference(job.model), threads.work(timed=False):
             stepper = job.stepper()
             logits = stepper.prefill()
             seen = None
@@ -314,7 +316,7 @@ class SampleRun:
                 uniforms = uniform_table(job.seeds, opts.max_new_tokens, job.device)
         rows_t = None  # the rows as a tensor, once the batch was compacted
         for t in range(opts.max_new_tokens):
-            with inference(job.model):
+            with inference(job.model), threads.work():
                 raw = logits[:, :job.n_vocab].float()
                 scores = raw if seen is None else penalise_repeats(raw, seen, opts.repetition_penalty)
                 u = None
@@ -333,7 +335,7 @@ class SampleRun:
             n_alive = sum(self.alive)
             if n_alive == 0 or t == opts.max_new_tokens - 1:
                 return
-            with inference(job.model):
+            with inference(job.model), threads.work():
                 if n_alive <= len(self.rows) // 2:  # drop finished rows from the batch
                     keep = [i for i, a in enumerate(self.alive) if a]
                     index = torch.tensor(keep, device=tokens.device)
@@ -344,6 +346,7 @@ class SampleRun:
                     self.alive = [True] * len(keep)
                     rows_t = torch.tensor(self.rows, device=tokens.device)
                 logits = stepper.step(tokens)
+            threads.token_done()
 
     def _record(self, t: int, tokens: Tensor, raw: Tensor, rows_t: Tensor | None) -> None:
         where = slice(None) if rows_t is None else rows_t

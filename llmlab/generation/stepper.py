@@ -22,8 +22,6 @@ against ``context`` times for recomputing the window at every token).
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
 
@@ -63,12 +61,16 @@ class Stepper:
         if use_cache:
             size = self.context if keep is not None else min(self.context, P + max_new_tokens)
             self.cache = KVCache.for_model(model, B, size)
+        self._plans: dict[int, DecodePlan | None] = {}
 
-    @functools.cached_property
+    @property
     def plan(self) -> DecodePlan | None:
-        """The cached one-token step, where one applies; built at the first step, so a
-        one-token call builds none."""
-        return decode_plan(self.model)
+        """The cached one-token step for the current thread count, where one applies; built
+        at the first step at that count, so a one-token call builds none."""
+        threads = torch.get_num_threads()
+        if threads not in self._plans:
+            self._plans[threads] = decode_plan(self.model)
+        return self._plans[threads]
 
     # ------------------------------------------------------------------ model calls
     def _run(self, ids: Tensor, mask: Tensor | None, cache: KVCache | None) -> Tensor:
