@@ -23,6 +23,7 @@ from llmlab.estimate import param_count
 from llmlab.runs import checkpoints
 from llmlab.train.callbacks import Callback, ProgressBar
 from llmlab.train.config import TrainConfig, lr_at
+from llmlab.train.hardware import check_machine
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
 
 
@@ -73,6 +74,7 @@ class Trainer:
             config or TrainConfig())
         self.model, self.data = model, data
         check_compatible(model, data, self.config)
+        check_machine(self.config)
         from llmlab.runs import RunStore
 
         self.store = RunStore(run_dir)
