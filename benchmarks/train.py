@@ -44,10 +44,11 @@ from _common import emit, environment, iterations, log, parse_args  # noqa: E402
 
 import llmlab  # noqa: E402
 from llmlab.data import CausalLMData, load_text  # noqa: E402
-from llmlab.train import Trainer  # noqa: E402
+from llmlab.train import Trainer, suggested_settings  # noqa: E402
 
 BENCH = "train"
 PRESET = "baby-char"
+WIDE = 384  # width of the shape where bf16 pays (trainer_vs_hf_trainer_bf16_w384)
 BATCH = 12  # nanoGPT's CPU recipe: batch 12 x context 64
 LR, BETAS, WEIGHT_DECAY, GRAD_CLIP = 1e-3, (0.9, 0.95), 0.1, 1.0
 # nanoGPT's config/train_shakespeare_char.py: "beta2 = 0.99 # make a bit bigger because number
@@ -65,6 +66,11 @@ FUSED_ADAMW = True
 PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
 
 
+#: ``--cases`` names, in the order they run.
+CASES = ("bare", "hf", "hf_bf16", "hf_compile", "hf_bf16_w384", "precision_w128",
+         "precision_w384", "val", "val_bf16", "gpu")
+
+
 def default_data_path() -> Path:
     """``$LLMLAB_DATA_DIR/tinyshakespeare.txt``, else ``<repo>/../shared/data/tinyshakespeare.txt``."""
     if os.environ.get("LLMLAB_DATA_DIR"):
@@ -79,6 +85,8 @@ def extra_args(parser) -> None:
                         help="timed rounds per side for the throughput cases (quick 2, full 6)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads for the whole run (default: torch's choice)")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help="comma-separated subset of " + ",".join(CASES))
     parser.add_argument("--val-seeds", type=int, default=3,
                         help="seeds for val_loss_2000_iters (0..N-1); the case reports their "
                              "median (one seed moves the loss by +-0.02)")
@@ -100,8 +108,13 @@ def load_data(path: Path) -> CausalLMData:
     return data
 
 
-def baby_model(device: torch.device) -> torch.nn.Module:
-    return llmlab.build_model(llmlab.ModelConfig.preset(PRESET), device=device, seed=0)
+def baby_model(device: torch.device, cfg: llmlab.ModelConfig | None = None) -> torch.nn.Module:
+    return llmlab.build_model(cfg or llmlab.ModelConfig.preset(PRESET), device=device, seed=0)
+
+
+def wide_config() -> llmlab.ModelConfig:
+    """baby-char at width 384 with 6 heads: wide enough for bf16 to pay on an AMX CPU."""
+    return llmlab.ModelConfig.preset(PRESET).replace(d_model=WIDE, n_head=6, name="baby-char-w384")
 
 
 def alternate(a: Callable[[int], dict], b: Callable[[int], dict], *, steps: int, rounds: int,
@@ -145,12 +158,14 @@ def _cpu_ratio(ra: list[dict], rb: list[dict]) -> float:
 
 
 # --------------------------------------------------------------------------- the two loops
-def llmlab_segment(data: CausalLMData, device: torch.device, **settings: Any
+def llmlab_segment(data: CausalLMData, device: torch.device,
+                   cfg: llmlab.ModelConfig | None = None, **settings: Any
                    ) -> Callable[[int], dict]:
-    """One timed ``Trainer(...).fit()`` of ``steps`` steps on a fresh baby-char model."""
+    """One timed ``Trainer(...).fit()`` of ``steps`` steps on a fresh baby-char model (or
+    ``cfg``), with Trainer ``settings`` such as ``mixed_precision="bf16"``."""
 
     def run(steps: int) -> dict:
-        model = baby_model(device)
+        model = baby_model(device, cfg)
         with tempfile.TemporaryDirectory(prefix="llmlab-bench-") as run_dir:
             start, cpu = time.perf_counter(), time.process_time()
             trainer = Trainer(model, data, max_steps=steps, lr=LR, batch_size=BATCH,
@@ -260,10 +275,10 @@ class _Windows(torch.utils.data.Dataset):
         return {"input_ids": window, "labels": window}
 
 
-def hf_gpt2(device: torch.device) -> torch.nn.Module:
+def hf_gpt2(device: torch.device, cfg: llmlab.ModelConfig | None = None) -> torch.nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = llmlab.ModelConfig.preset(PRESET)
+    cfg = cfg or llmlab.ModelConfig.preset(PRESET)
     hf_cfg = GPT2Config(
         vocab_size=cfg.vocab_size, n_positions=cfg.context_length, n_embd=cfg.d_model,
         n_layer=cfg.n_layer, n_head=cfg.n_head, n_inner=4 * cfg.d_model,
@@ -274,14 +289,16 @@ def hf_gpt2(device: torch.device) -> torch.nn.Module:
     return GPT2LMHeadModel(hf_cfg).to(device).train()
 
 
-def hf_segment(data: CausalLMData, device: torch.device) -> Callable[[int], dict]:
-    """One timed ``transformers.Trainer(...).train()`` of ``steps`` steps on a fresh GPT-2."""
+def hf_segment(data: CausalLMData, device: torch.device, cfg: llmlab.ModelConfig | None = None,
+               **settings: Any) -> Callable[[int], dict]:
+    """One timed ``transformers.Trainer(...).train()`` of ``steps`` steps on a fresh GPT-2 of
+    baby-char's shape (or ``cfg``'s); ``settings`` are TrainingArguments (``bf16=True``...)."""
     from transformers import PrinterCallback, TrainingArguments
     from transformers import Trainer as HFTrainer
 
     def run(steps: int) -> dict:
         dataset = _Windows(data.train_ids, data.seq_len, steps * BATCH)
-        model = hf_gpt2(device)
+        model = hf_gpt2(device, cfg)
         with tempfile.TemporaryDirectory(prefix="hf-bench-") as out:
             start, cpu = time.perf_counter(), time.process_time()
             hf_args = TrainingArguments(
@@ -291,7 +308,7 @@ def hf_segment(data: CausalLMData, device: torch.device) -> Callable[[int], dict
                 lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": 0.1},
                 logging_steps=10 ** 6, save_strategy="no", eval_strategy="no", report_to=[],
                 use_cpu=device.type == "cpu", dataloader_num_workers=0, disable_tqdm=True,
-                seed=0,
+                seed=0, **settings,
             )
             trainer = HFTrainer(model=model, args=hf_args, train_dataset=dataset)
             trainer.remove_callback(PrinterCallback)  # it prints a summary dict to stdout
@@ -304,18 +321,32 @@ def hf_segment(data: CausalLMData, device: torch.device) -> Callable[[int], dict
     return run
 
 
-def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int, rounds: int):
-    case = "trainer_vs_hf_trainer"
+#: The like-for-like variants of ``trainer_vs_hf_trainer``: case suffix, llmlab Trainer
+#: settings, transformers TrainingArguments, model width (None: baby-char's 128).
+HF_VARIANTS = {
+    "hf": ("", {}, {}, None),
+    "hf_bf16": ("_bf16", {"mixed_precision": "bf16"}, {"bf16": True}, None),
+    "hf_compile": ("_compile", {"compile": True}, {"torch_compile": True}, None),
+    "hf_bf16_w384": ("_bf16_w384", {"mixed_precision": "bf16"}, {"bf16": True}, "wide"),
+}
+
+
+def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int, rounds: int,
+                               variant: str = "hf"):
+    suffix, ours_settings, hf_settings, width = HF_VARIANTS[variant]
+    case = f"trainer_vs_hf_trainer{suffix}"
     import transformers
 
     transformers.logging.set_verbosity_error()
-    peer = hf_segment(data, args.device)
-    log(f"[{case}] {rounds} rounds of {steps} steps per side; transformers "
-        f"{transformers.__version__} GPT2LMHeadModel has "
-        f"{sum(p.numel() for p in hf_gpt2(args.device).parameters()):,} parameters (biases), "
-        f"llmlab baby-char {baby_model(args.device).num_params():,} (bias=False)")
-    ours, theirs = alternate(llmlab_segment(data, args.device), peer, steps=steps,
-                             rounds=rounds, warmup=warmup)
+    cfg = wide_config() if width else None
+    peer = hf_segment(data, args.device, cfg, **hf_settings)
+    log(f"[{case}] {rounds} rounds of {steps} steps per side; llmlab {ours_settings or 'fp32'}"
+        f" vs transformers {hf_settings or 'fp32'}; transformers {transformers.__version__} "
+        f"GPT2LMHeadModel has {sum(p.numel() for p in hf_gpt2(args.device, cfg).parameters()):,}"
+        f" parameters (biases), llmlab {baby_model(args.device, cfg).num_params():,} "
+        "(bias=False)")
+    ours, theirs = alternate(llmlab_segment(data, args.device, cfg, **ours_settings), peer,
+                             steps=steps, rounds=rounds, warmup=warmup)
     log(f"[{case}] wall clock (set-up included): llmlab Trainer {spread(ours)} | transformers "
         f"Trainer {spread(theirs)} tokens/s | paired ratio {paired(ours, theirs):.3f}; "
         f"transformers optimizer: {theirs[0]['optim']}")
@@ -324,12 +355,32 @@ def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int
             f"{paired(ours, theirs, 'cpu_tokens_per_s'):.3f}")
     return emit(BENCH, case, "tokens/s", statistics.median(r["tokens_per_s"] for r in ours),
                 statistics.median(r["tokens_per_s"] for r in theirs),
-                f"transformers {transformers.__version__} Trainer (GPT2LMHeadModel)",
-                higher_is_better=True, target=1.3)
+                f"transformers {transformers.__version__} Trainer (GPT2LMHeadModel"
+                f"{', ' + ', '.join(f'{k}=True' for k in hf_settings) if hf_settings else ''})",
+                higher_is_better=True, target=1.3 if variant == "hf" else 1.0)
+
+
+def case_suggested_precision(args, data: CausalLMData, steps: int, warmup: int, rounds: int,
+                             wide: bool):
+    """llmlab with ``suggested_settings``' precision against llmlab with the other one (bf16
+    or float32) on one shape: target >= 1, the suggestion is the faster of the two."""
+    case = f"suggested_precision{'_w384' if wide else '_w128'}"
+    cfg = wide_config() if wide else llmlab.ModelConfig.preset(PRESET)
+    chosen = suggested_settings(cfg, args.device.type)["mixed_precision"]
+    other = "no" if chosen == "bf16" else "bf16"
+    ours, theirs = alternate(llmlab_segment(data, args.device, cfg, mixed_precision=chosen),
+                             llmlab_segment(data, args.device, cfg, mixed_precision=other),
+                             steps=steps, rounds=rounds, warmup=warmup)
+    log(f"[{case}] suggested mixed_precision={chosen!r} {spread(ours)} | {other!r} "
+        f"{spread(theirs)} tokens/s | paired {paired(ours, theirs):.3f}")
+    return emit(BENCH, case, "tokens/s", statistics.median(r["tokens_per_s"] for r in ours),
+                statistics.median(r["tokens_per_s"] for r in theirs),
+                f"llmlab Trainer, mixed_precision={other!r}", higher_is_better=True, target=1.0)
 
 
 def train_baby_char(data: CausalLMData, device: torch.device, *, iters: int, seed: int,
-                    beta2: float | None, eval_batches: int, lr: float = LR) -> tuple[float, list]:
+                    beta2: float | None, eval_batches: int, lr: float = LR,
+                    **settings: Any) -> tuple[float, list]:
     """nanoGPT's CPU Shakespeare recipe through the Trainer; (final val loss, eval curve)."""
     model = llmlab.build_model(llmlab.ModelConfig.preset(PRESET), device=device, seed=seed)
     extra = {} if beta2 is None else {"beta2": beta2}
@@ -337,37 +388,53 @@ def train_baby_char(data: CausalLMData, device: torch.device, *, iters: int, see
         run = Trainer(model, data, max_steps=iters, lr=lr, min_lr=lr / 10,
                       warmup_steps=min(100, iters // 10), batch_size=BATCH, eval_interval=250,
                       eval_batches=eval_batches, checkpoint_interval=0, seed=seed,
-                      run_dir=run_dir, progress=False, cpu=device.type == "cpu", **extra).fit()
+                      run_dir=run_dir, progress=False, cpu=device.type == "cpu", **extra,
+                      **settings).fit()
         metrics = run.metrics
     evals = metrics.filter(metrics["val/loss"].is_not_null()).sort("step")
     curve = list(zip(evals["step"].to_list(), evals["val/loss"].to_list()))
     return curve[-1][1], curve
 
 
-def case_val_loss(args, data: CausalLMData):
+def val_losses(args, data: CausalLMData, case: str, **settings: Any) -> list[float]:
+    """Final val loss of the 2000-iteration recipe for each of ``--val-seeds`` seeds."""
     iters, eval_batches = 2000, 200
-    if args.quick:
-        start = time.perf_counter()
-        loss, _ = train_baby_char(data, args.device, iters=100, seed=0, beta2=args.beta2,
-                                  eval_batches=20, lr=args.val_lr)
-        log(f"[val_loss] --quick: smoke run of 100 iterations -> val loss {loss:.4f} in "
-            f"{time.perf_counter() - start:.0f} s; val_loss_2000_iters runs (and is reported) "
-            "only without --quick")
-        return None
-    case = "val_loss_2000_iters"
     losses = []
     for seed in range(args.val_seeds):
         start = time.perf_counter()
         loss, curve = train_baby_char(data, args.device, iters=iters, seed=seed,
                                       beta2=args.beta2, eval_batches=eval_batches,
-                                      lr=args.val_lr)
+                                      lr=args.val_lr, **settings)
         losses.append(loss)
-        log(f"[{case}] seed {seed}, lr {args.val_lr}, beta2 {args.beta2}: val loss "
-            f"{loss:.4f} after {iters} iterations ({time.perf_counter() - start:.0f} s); curve "
-            + ", ".join(f"{s}:{v:.3f}" for s, v in curve))
+        log(f"[{case}] seed {seed}, lr {args.val_lr}, beta2 {args.beta2}, {settings or 'fp32'}:"
+            f" val loss {loss:.4f} after {iters} iterations ({time.perf_counter() - start:.0f} "
+            "s); curve " + ", ".join(f"{s}:{v:.3f}" for s, v in curve))
+    return losses
+
+
+def case_val_loss(args, data: CausalLMData, fp32: list[float]):
     nanogpt = 1.88
-    return emit(BENCH, case, "loss", statistics.median(losses), nanogpt, "nanoGPT (published)",
-                higher_is_better=False, target=round(1.90 / nanogpt, 4))
+    return emit(BENCH, "val_loss_2000_iters", "loss", statistics.median(fp32), nanogpt,
+                "nanoGPT (published)", higher_is_better=False, target=round(1.90 / nanogpt, 4))
+
+
+def case_val_loss_bf16(args, data: CausalLMData, fp32: list[float]):
+    """The same recipe in bf16: its median val loss within 0.03 of float32's."""
+    bf16 = statistics.median(val_losses(args, data, "val_loss_2000_iters_bf16",
+                                        mixed_precision="bf16"))
+    reference = statistics.median(fp32)
+    return emit(BENCH, "val_loss_2000_iters_bf16", "loss", bf16, reference,
+                "llmlab Trainer, float32 (val_loss_2000_iters)", higher_is_better=False,
+                target=round((reference + 0.03) / reference, 4))
+
+
+def smoke_val_loss(args, data: CausalLMData) -> None:
+    start = time.perf_counter()
+    loss, _ = train_baby_char(data, args.device, iters=100, seed=0, beta2=args.beta2,
+                              eval_batches=20, lr=args.val_lr)
+    log(f"[val_loss] --quick: smoke run of 100 iterations -> val loss {loss:.4f} in "
+        f"{time.perf_counter() - start:.0f} s; the val_loss cases run (and are reported) only "
+        "without --quick")
 
 
 def random_token_rate(cfg: llmlab.ModelConfig, *, steps: int, batch: int, seq_len: int,
@@ -426,16 +493,36 @@ def main(argv: list[str] | None = None) -> None:
     # Six short rounds rather than three long ones: a load spike from another job then spoils
     # one or two rounds, and the median (and the paired ratio) of six shrugs that off.
     rounds = args.rounds or (2 if args.quick else 6)
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}; leave it out for "
+                         "torch's default.")
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.data or default_data_path()
     log(f"[{BENCH}] {environment(args.device)}; data {path}")
     data = load_data(path)
-    case_trainer_vs_bare_loop(args, data, steps, warmup, rounds)
-    case_trainer_vs_hf_trainer(args, data, steps, warmup, rounds)
-    case_val_loss(args, data)
-    case_gpu_mfu(args, steps=40 if args.quick else 120)
-
+    cases = set(args.cases.split(","))
+    unknown = cases - set(CASES)
+    if unknown:
+        raise SystemExit(f"unknown --cases {sorted(unknown)}; choose from {', '.join(CASES)}")
+    if "bare" in cases:
+        case_trainer_vs_bare_loop(args, data, steps, warmup, rounds)
+    for variant in HF_VARIANTS:
+        if variant in cases:
+            case_trainer_vs_hf_trainer(args, data, steps, warmup, rounds, variant)
+    for wide in (False, True):
+        if ("precision_w384" if wide else "precision_w128") in cases:
+            case_suggested_precision(args, data, steps, warmup, rounds, wide)
+    if args.quick and cases & {"val", "val_bf16"}:
+        smoke_val_loss(args, data)
+    elif cases & {"val", "val_bf16"}:
+        fp32 = val_losses(args, data, "val_loss_2000_iters")
+        if "val" in cases:
+            case_val_loss(args, data, fp32)
+        if "val_bf16" in cases:
+            case_val_loss_bf16(args, data, fp32)
+    if "gpu" in cases:
+        case_gpu_mfu(args, steps=40 if args.quick else 120)
 
 if __name__ == "__main__":
     main()

@@ -177,3 +177,29 @@ def test_a_module_source_keeps_training_the_same_model(data, tmp_path):
     second = w.wait()
     assert first != second and w.trainer.model is model
     assert second.metrics["train/loss"][0] < first.metrics["train/loss"][0]
+
+
+def test_precision_defaults_to_the_fastest_for_the_model_on_this_machine(data, tmp_path,
+                                                                         monkeypatch):
+    from llmlab.train import hardware
+
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    narrow = widget(data, tmp_path)
+    assert narrow.controls["mixed_precision"].value == "no"  # 16 wide: bf16 does not pay
+    wide = TrainerWidget(tiny_config(data, d_model=256, n_head=4), data, run_dir=tmp_path,
+                         **TINY)
+    assert wide.controls["mixed_precision"].value == "bf16"
+    assert wide.train_config.mixed_precision == "bf16"
+    chosen = TrainerWidget(tiny_config(data, d_model=256, n_head=4), data, run_dir=tmp_path,
+                           mixed_precision="no", **TINY)
+    assert chosen.controls["mixed_precision"].value == "no"  # the caller's choice wins
+    assert ("bf16", "bf16") in chosen.controls["mixed_precision"].options
+
+
+def test_bf16_is_not_offered_on_a_cpu_without_it(data, tmp_path, monkeypatch):
+    from llmlab.train import hardware
+
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    w = TrainerWidget(tiny_config(data, d_model=256, n_head=4), data, run_dir=tmp_path, **TINY)
+    assert w.controls["mixed_precision"].value == "no"
+    assert [v for _, v in w.controls["mixed_precision"].options] == ["no"]

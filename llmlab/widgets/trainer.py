@@ -32,7 +32,8 @@ from llmlab.widgets.throttle import Throttle
 
 #: TrainConfig fields the widget has a control for (the other settings pass through unchanged).
 CONTROLS = {"max_steps": "max steps", "batch_size": "batch size", "lr": "learning rate",
-            "eval_interval": "eval every", "decay": "lr decay", "seed": "seed"}
+            "eval_interval": "eval every", "decay": "lr decay", "seed": "seed",
+            "mixed_precision": "precision"}
 SAMPLE_TOKENS = 60   # characters or tokens per sample generation
 SAMPLES_SHOWN = 3    # the latest samples kept on screen
 _STYLE = {"description_width": "95px"}
@@ -60,8 +61,9 @@ class TrainerWidget(widgets.VBox):
                             f"(e.g. CausalLMData.from_text(text, tok, seq_len=64)), got "
                             f"{type(data).__name__}")
         self.data, self.run_dir = data, run_dir
-        self._settings = TrainConfig.from_dict(train_settings)
         self._builder, self._config, self._model = _split_source(source)
+        self._settings = TrainConfig.from_dict(
+            {**self._suggested(), **train_settings} if self._model_config() else train_settings)
         self.trainer: Any = None
         self._end_callbacks: list[Callable[[Any], object]] = []
         self._thread: threading.Thread | None = None
@@ -212,6 +214,23 @@ class TrainerWidget(widgets.VBox):
 
             self._model = build_model(self._config, seed=seed)
         return notes
+
+    def _model_config(self) -> Any:
+        """The config of the model Start would train (None when the builder's form is invalid)."""
+        if self._builder is not None:
+            try:
+                return self._builder.config
+            except EXPECTED_ERRORS:
+                return None
+        return self._config if self._model is None else getattr(self._model, "config", None)
+
+    def _suggested(self) -> dict[str, Any]:
+        """The precision that trains this model fastest here (llmlab.train.suggested_settings)."""
+        from llmlab.train import suggested_settings
+
+        device = None if self._model is None else next(self._model.parameters()).device.type
+        return {"mixed_precision":
+                suggested_settings(self._model_config(), device)["mixed_precision"]}
 
     def _attach_builder(self) -> None:
         builder = self._builder
@@ -426,9 +445,28 @@ def _control(name: str, label: str, value: Any) -> widgets.ValueWidget:
     if name == "decay":
         return widgets.Dropdown(options=("cosine", "linear", "constant"), value=value,
                                 description=label, style=style)
+    if name == "mixed_precision":
+        return _precision_control(label, value)
     if isinstance(value, float):
         return widgets.FloatText(value, description=label, style=style)
     return widgets.IntText(value, description=label, style=style)
+
+
+def _precision_control(label: str, value: str) -> widgets.Dropdown:
+    """float32 / bf16 (bf16 offered where the machine computes it natively; fp16 on a GPU)."""
+    import torch
+
+    from llmlab.train.hardware import cpu_has_bf16
+
+    gpu = torch.accelerator.is_available()
+    options = [("float32", "no")] + ([("bf16", "bf16")] if gpu or cpu_has_bf16() else [])
+    options += [("fp16", "fp16")] if gpu else []
+    if value not in [v for _, v in options]:
+        options.append((value, value))  # what the caller asked for; Start says why it fails
+    return widgets.Dropdown(
+        options=options, value=value, description=label, style=_STYLE,
+        tooltip="bf16 autocast: faster on GPUs and, from width 256, on CPUs with "
+                "AVX512-BF16/AMX; the default is the faster one for this model here")
 
 
 def _button(label: str, icon: str, style: str, action: Any) -> widgets.Button:
