@@ -283,3 +283,206 @@ def test_bad_options_are_named(multi):
         metrics.per_class(*multi, label_names=["a"])
     with pytest.raises(InputError, match="targets"):
         metrics.perplexity(np.zeros((2, 3, 5)), np.zeros((2, 2), dtype=int))
+
+
+# --------------------------------------------------------------------------- smooth ECE
+def reflected_smece(f, y, sigma, points=4000):
+    """smECE_sigma straight from its definition: the reflected Gaussian kernel written as a sum
+    of mirror images, the integral over [0, 1] by the midpoint rule."""
+    t = (np.arange(points) + 0.5) / points
+    r = (y - f) / len(f)
+    g = np.zeros(points)
+    for shift in range(-4, 5, 2):
+        for centre in (f + shift, shift - f):
+            g += np.exp(-0.5 * ((t[:, None] - centre[None, :]) / sigma) ** 2) @ r
+    return np.abs(g / (sigma * math.sqrt(2 * math.pi))).mean()
+
+
+@pytest.fixture(scope="module")
+def skewed():
+    """Binary scores whose truth is p**2: over-confident in the middle."""
+    rng = np.random.default_rng(5)
+    p = rng.uniform(size=250)
+    return p, (rng.uniform(size=250) < p ** 2).astype(np.int64)
+
+
+def test_smooth_ece_matches_its_definition(skewed):
+    p, y = skewed
+    for sigma in (0.02, 0.1, 0.4):
+        assert metrics.smooth_ece(p, y, bandwidth=sigma) == pytest.approx(
+            reflected_smece(p, y, sigma), abs=1e-5)
+    # the paper's bandwidth is the fixed point smECE_sigma = sigma
+    value = metrics.smooth_ece(p, y)
+    assert reflected_smece(p, y, value) == pytest.approx(value, abs=1e-5)
+    curve = metrics.smooth_reliability_curve(p, y, n_boot=1)
+    assert curve["bandwidth"][0] == pytest.approx(value, abs=1e-6)
+
+
+def test_smooth_ece_decreases_with_bandwidth(multi):
+    rng = np.random.default_rng(2)
+    p = rng.uniform(size=500)
+    y = (rng.uniform(size=500) < p + 0.15 * np.sin(2 * np.pi * p)).astype(int)  # both signs
+    values = [metrics.smooth_ece(p, y, bandwidth=s) for s in (0.01, 0.03, 0.1, 0.3, 1.0)]
+    assert all(b < a for a, b in zip(values, values[1:]))
+    # residuals of one sign (over-confident everywhere): |mean residual| at every bandwidth
+    logits, labels = multi
+    probs = softmax(logits)
+    gap = abs((probs.argmax(1) == labels).mean() - probs.max(1).mean())
+    for sigma in (0.1, 0.3, 1.0):
+        assert metrics.smooth_ece(logits, labels, bandwidth=sigma) == pytest.approx(gap)
+
+
+def test_smooth_ece_variants(multi, binary):
+    logits, y = multi
+    probs = softmax(logits)
+    top = metrics.smooth_ece(logits, y)
+    assert top == metrics.smooth_ece(logits, y, variant="top_label")
+    correct = (probs.argmax(1) == y).astype(int)
+    assert top == pytest.approx(metrics.smooth_ece(probs.max(1), correct), abs=1e-12)
+    per_class = [metrics.smooth_ece(probs[:, k], (y == k).astype(int)) for k in range(4)]
+    assert metrics.smooth_ece(probs, y, variant="classwise") == pytest.approx(np.mean(per_class))
+    log_odds, yb = binary
+    p1 = 1 / (1 + np.exp(-log_odds))
+    positive = metrics.smooth_ece(p1, yb)  # [N] binary scores: the positive class
+    two = np.stack([1 - p1, p1], 1)
+    assert metrics.smooth_ece(two, yb, variant="positive_class") == pytest.approx(positive)
+    assert metrics.smooth_ece(two, yb, variant="classwise") == pytest.approx(positive)  # mirror
+    assert metrics.smooth_ece(log_odds, yb, variant="top_label") == pytest.approx(
+        metrics.smooth_ece(two, yb))
+
+
+def test_smooth_ece_small_when_calibrated_large_when_not():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=4000)
+    calibrated = (rng.uniform(size=p.size) < p).astype(int)
+    skew = (rng.uniform(size=p.size) < p ** 2).astype(int)
+    assert metrics.smooth_ece(p, calibrated) < 0.03
+    # E|p - p^2| = 1/6; smoothing removes a little of it
+    assert 0.12 < metrics.smooth_ece(p, skew) < 1 / 6 + 0.01
+
+
+def test_evaluate_reports_smooth_ece(multi, binary):
+    report = metrics.evaluate(*multi)
+    rows = report.filter(pl.col("metric") == "smece")
+    assert rows["variant"].to_list() == ["top_label", "classwise"]
+    assert rows["bins"].null_count() == 2 and rows["scheme"].null_count() == 2
+    assert value(report, "smece", "top_label") == metrics.smooth_ece(*multi)
+    assert value(report, "smece", "classwise") == metrics.smooth_ece(*multi, variant="classwise")
+    both = metrics.evaluate(*binary)
+    assert value(both, "smece", "positive_class") == metrics.smooth_ece(*binary)
+    wide = metrics.evaluate(*binary, wide=True)
+    assert {"smece_top_label", "smece_classwise", "smece_positive_class"} <= set(wide.columns)
+
+
+# --------------------------------------------------------------------------- registry
+def test_report_rows_and_columns_come_from_the_registry(multi, binary):
+    keys = [spec.key for spec in metrics.METRICS]
+    assert len(set(keys)) == len(keys)
+    for data, k in ((multi, 4), (binary, 2)):
+        report = metrics.evaluate(*data)
+        specs = [s for s in metrics.METRICS if s.applies_to(k)]
+        assert list(zip(report["metric"], report["variant"], report["scheme"])) == [
+            s.key for s in specs]
+        wide = metrics.to_wide(report)
+        assert wide.columns == [s.column(b) for s, b in zip(specs, report["bins"])]
+    spec = metrics.metric_spec("ece", "top_label", "equal_mass")
+    assert spec.binned and spec.column(10) == "ece_top_label_equal_mass10"
+    assert metrics.metric_spec("l2_ce", "top_label_debiased").column(15) == "l2_ce"
+    assert metrics.metric_spec("roc_auc", "ovr_macro").column() == "roc_auc"
+    assert not metrics.metric_spec("smece", "positive_class").applies_to(4)
+    with pytest.raises(InputError, match="one row per scheme"):
+        metrics.metric_spec("ece", "top_label")
+    with pytest.raises(InputError, match="no metric 'ece' with variant 'bogus'"):
+        metrics.metric_spec("ece", "bogus")
+
+
+def test_report_value(multi):
+    report = metrics.evaluate(*multi)
+    assert metrics.report_value(report, "accuracy") == metrics.accuracy(*multi)
+    assert metrics.report_value(report, "smece", "top_label") == metrics.smooth_ece(*multi)
+    assert metrics.report_value(report, "ece", "top_label", "equal_mass") == pytest.approx(
+        metrics.ece(*multi, scheme="equal_mass"))
+    with pytest.raises(InputError, match="rows match 'ece'.*Pass variant="):
+        metrics.report_value(report, "ece")
+    with pytest.raises(InputError, match="no row for 'smece', variant 'positive_class'"):
+        metrics.report_value(report, "smece", "positive_class")
+    with pytest.raises(InputError, match="tidy, not wide=True"):
+        metrics.report_value(metrics.to_wide(report), "accuracy")
+
+
+# --------------------------------------------------------------------------- smoothed curve
+def test_smooth_curve_follows_the_diagonal_when_calibrated():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=3000)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    curve = metrics.smooth_reliability_curve(p, y, grid=101, n_boot=100)
+    assert curve.columns == ["class", "x", "y", "low", "high", "density", "bandwidth"]
+    assert curve.height == 101 and curve["class"].to_list() == [1] * 101
+    assert np.allclose(curve["x"], np.linspace(0, 1, 101))
+    inner = curve.filter(pl.col("x").is_between(0.05, 0.95))
+    assert (inner["y"] - inner["x"]).abs().max() < 0.06
+    assert ((inner["low"] <= inner["x"]) & (inner["x"] <= inner["high"])).mean() >= 0.8
+    assert (curve["low"] <= curve["y"]).all() and (curve["y"] <= curve["high"]).all()
+    assert np.trapezoid(curve["density"], curve["x"]) == pytest.approx(1.0, abs=0.01)
+
+
+def test_smooth_curve_lies_below_the_diagonal_when_over_confident(skewed):
+    p, y = skewed
+    curve = metrics.smooth_reliability_curve(p, y, n_boot=50)
+    middle = curve.filter(pl.col("x").is_between(0.3, 0.7))
+    assert (middle["y"] < middle["x"] - 0.1).all()  # truth p**2: 0.21 below at 0.5
+    assert (middle["high"] < middle["x"]).all()
+
+
+def test_smooth_curve_per_class_and_top_label(multi):
+    logits, y = multi
+    per_class = metrics.smooth_reliability_curve(logits, y, variant="classwise", grid=51,
+                                                 n_boot=20)
+    assert per_class.height == 4 * 51 and per_class["class"].unique().to_list() == [0, 1, 2, 3]
+    for k in range(4):
+        one = per_class.filter(pl.col("class") == k)
+        assert one["bandwidth"][0] == pytest.approx(
+            metrics.smooth_ece(softmax(logits)[:, k], (y == k).astype(int)), abs=1e-6)
+    top = metrics.smooth_reliability_curve(logits, y, grid=51, n_boot=20)
+    assert top["class"].null_count() == 51
+    # top-label confidences are >= 1/4: at a narrow bandwidth no estimate far below them
+    narrow = metrics.smooth_reliability_curve(logits, y, grid=51, n_boot=5, bandwidth=0.01)
+    assert narrow.filter(pl.col("x") < 0.2)[["y", "low", "high"]].null_count().row(0) == (
+        10, 10, 10)
+    assert narrow["bandwidth"].unique().to_list() == [0.01]
+    again = metrics.smooth_reliability_curve(logits, y, grid=51, n_boot=20)
+    assert again.equals(top)  # seeded
+
+
+@pytest.mark.parametrize("call, options, message", [
+    ("smooth_ece", {"bandwidth": 0.0}, "bandwidth must be a number > 0"),
+    ("smooth_ece", {"bandwidth": -0.1}, "bandwidth must be a number > 0"),
+    ("smooth_ece", {"bandwidth": float("nan")}, "bandwidth must be a number > 0"),
+    ("smooth_ece", {"variant": "bogus"}, "variant='bogus' is not one of"),
+    ("smooth_ece", {"variant": "positive_class"}, "needs 2 classes, the scores have 4"),
+    ("smooth_ece_interval", {"level": 0.0}, "level must be a number strictly between 0 and 1"),
+    ("smooth_ece_interval", {"level": 1.0}, "level must be"),
+    ("smooth_ece_interval", {"level": 95}, "level must be"),
+    ("smooth_ece_interval", {"n_boot": 0}, "n_boot must be an int >= 1"),
+    ("smooth_ece_interval", {"n_boot": 2.5}, "n_boot must be an int >= 1"),
+    ("smooth_ece_interval", {"bandwidth": -1.0}, "bandwidth must be"),
+    ("smooth_reliability_curve", {"grid": 1}, "grid must be an int >= 2"),
+    ("smooth_reliability_curve", {"level": -0.5}, "level must be"),
+    ("smooth_reliability_curve", {"n_boot": 0}, "n_boot must be"),
+    ("smooth_reliability_curve", {"bandwidth": 0}, "bandwidth must be"),
+])
+def test_smooth_ece_bad_options(multi, call, options, message):
+    with pytest.raises(InputError, match=message):
+        getattr(metrics, call)(*multi, **options)
+
+
+@pytest.mark.parametrize("call", ["smooth_ece", "smooth_ece_interval",
+                                  "smooth_reliability_curve"])
+def test_smooth_ece_bad_scores_and_labels(call):
+    fn = getattr(metrics, call)
+    with pytest.raises(InputError, match="NaN in 1 row"):
+        fn([0.2, np.nan, 0.7], [0, 1, 1])
+    with pytest.raises(InputError, match="class 3, outside the 3 classes"):
+        fn(softmax(np.zeros((2, 3))), [0, 3])
+    with pytest.raises(InputError, match="class -1"):
+        fn([0.2, 0.7], [-1, 1])
