@@ -285,3 +285,66 @@ def test_reliability_diagram_single_and_overlay(split, tmp_path):
     assert cal.reliability_png(zt, yt, dpi=50).startswith(PNG)
     with pytest.raises(InputError, match="2 names for 1 sets"):
         cal.reliability_diagram(zt, yt, names=["a", "b"])
+
+
+def _curves(ax, points=201):
+    """The smoothed curves of an axes: its lines drawn on the full grid."""
+    return [line for line in ax.get_lines() if len(line.get_xdata()) == points]
+
+
+def test_smoothed_reliability_diagram_top_label(split):
+    from matplotlib.collections import PolyCollection
+
+    (zv, yv), (zt, yt) = split
+    fig = cal.reliability_diagram(zt, yt, smooth=True, n_boot=30)
+    top, bottom = fig.axes
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    smece = metrics.smooth_ece(zt, yt)
+    assert any(f"smECE {100 * smece:.1f}%" in text for text in legend)
+    assert any("smoothed, 95% band" in text for text in legend)
+    (curve,) = _curves(top)
+    frame = metrics.smooth_reliability_curve(zt, yt, n_boot=30)
+    assert np.allclose(curve.get_ydata(), frame["y"].fill_null(np.nan), equal_nan=True)
+    assert any(isinstance(c, PolyCollection) for c in top.collections)  # the band
+    assert len(_curves(bottom)) == 1  # the smoothed density
+    assert fig._repr_png_().startswith(PNG)
+    after = cal.TemperatureScaling().fit(zv, yv).transform(zt)
+    both = cal.reliability_png([zt, after], yt, names=["before", "after"], smooth=True,
+                               n_boot=20, dpi=50)
+    assert both.startswith(PNG)
+
+
+def test_smoothed_reliability_diagram_binary_and_per_class(split, binary):
+    log_odds, y = binary
+    fig = cal.reliability_diagram(log_odds, y, smooth=True, variant="positive_class",
+                                  n_boot=20)
+    assert fig.axes[0].get_ylabel() == "frequency of class 1"
+    assert len(_curves(fig.axes[0])) == 1
+    assert fig._repr_png_().startswith(PNG)
+    (_, _), (zt, yt) = split
+    names = ["north", "east", "south", "west"]
+    per_class = cal.reliability_diagram(zt, yt, smooth=True, variant="classwise",
+                                        label_names=names, n_boot=20)
+    assert len(_curves(per_class.axes[0])) == 4
+    legend = [t.get_text() for t in per_class.axes[0].get_legend().get_texts()]
+    assert [text.split(" (")[0] for text in legend[1:]] == names
+    assert per_class._repr_png_().startswith(PNG)
+    binned = cal.reliability_diagram(zt, yt, variant="classwise")  # markers, no curves
+    assert len(_curves(binned.axes[0])) == 0 and len(binned.axes[0].get_lines()) == 5
+    assert binned._repr_png_().startswith(PNG)
+
+
+def test_smoothed_reliability_diagram_bad_input(split):
+    (_, _), (zt, yt) = split
+    with pytest.raises(InputError, match="variant='bogus'"):
+        cal.reliability_diagram(zt, yt, variant="bogus")
+    with pytest.raises(InputError, match="positive_class' needs scores of 2 classes"):
+        cal.reliability_diagram(zt, yt, variant="positive_class")
+    with pytest.raises(InputError, match="level must be"):
+        cal.reliability_diagram(zt, yt, smooth=True, level=1.5)
+    with pytest.raises(InputError, match="n_boot must be"):
+        cal.reliability_diagram(zt, yt, smooth=True, n_boot=0)
+    with pytest.raises(InputError, match="2 label_names but the scores have class 2"):
+        cal.reliability_diagram(zt, yt, variant="classwise", label_names=["a", "b"])
+    with pytest.raises(InputError, match="NaN"):
+        cal.reliability_diagram(np.where(zt > 5, np.nan, zt), yt, smooth=True)

@@ -314,6 +314,13 @@ def test_smooth_ece_matches_its_definition(skewed):
     # the paper's bandwidth is the fixed point smECE_sigma = sigma
     value = metrics.smooth_ece(p, y)
     assert reflected_smece(p, y, value) == pytest.approx(value, abs=1e-5)
+    # a third of the scores (almost) at 0 or 1: the reflection counts them twice
+    rng = np.random.default_rng(6)
+    ends = np.concatenate([p[:170], rng.uniform(0, 1e-4, 40), 1 - rng.uniform(0, 1e-4, 40)])
+    truth = np.concatenate([p[:170] ** 2, np.full(40, 0.1), np.full(40, 0.8)])
+    hits = (rng.uniform(size=250) < truth).astype(np.int64)
+    assert metrics.smooth_ece(ends, hits, bandwidth=0.05) == pytest.approx(
+        reflected_smece(ends, hits, 0.05), abs=1e-5)
     curve = metrics.smooth_reliability_curve(p, y, n_boot=1)
     assert curve["bandwidth"][0] == pytest.approx(value, abs=1e-6)
 
