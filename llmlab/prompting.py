@@ -1,5 +1,5 @@
-"""Few-shot classification with a causal language model, and the calibration of its label
-probabilities (contextual, domain-context and batch calibration).
+"""Few-shot classification with a causal language model, the calibration of its label
+probabilities, and reports that compare the calibrations and measure the prompt's biases.
 
 >>> clf = llmlab.PromptClassifier(model, tok,                                # doctest: +SKIP
 ...     template="Review: {text}\\nSentiment: {label}",
@@ -17,18 +17,20 @@ once per call and kept in a KV cache; each text is then run once, and each label
 one token is run over the cache (which is rewound between labels), so a label costs its own
 tokens only.
 
-Calibration (all three divide the label probabilities by an estimated prior ``p_bar`` and
-renormalise, i.e. subtract ``log p_bar`` from the label log-probabilities):
+Calibration. The classifier holds one :class:`llmlab.calibrate.Calibrator` over the label
+log-probabilities (``clf.calibrator``); :meth:`PromptClassifier.calibrate` builds the inputs a
+method is fitted on and fits it. The prompted-LM methods are in
+:mod:`llmlab.calibrate.prompted` (each cites its paper): contextual (Zhao et al. 2021),
+domain-context (Fei et al. 2023), batch (Zhou et al. 2024), generative (Jiang et al. 2023),
+prior adaptation (Estienne et al. 2023), prototypical (Han et al. 2022), LinC (Abbas et al.
+2024), supervised (Gundem et al. 2025) and hidden-state calibration (Cho et al. 2024); the
+post-hoc calibrators (temperature, vector, matrix, Platt, isotonic, histogram) apply to the
+label scores too. Batch calibration without texts estimates its prior from each
+``predict_proba`` call's texts (pass the test set in one call).
 
-- ``"contextual"`` (Zhao et al. 2021): ``p_bar`` = the mean label probabilities of
-  content-free inputs ("N/A", "", "[MASK]") put in the prompt in place of the text; the
-  calibrated probabilities are ``diag(p_bar)^-1 p``, renormalised.
-- ``"domain"`` (Fei et al. 2023): the content-free inputs are strings of random words drawn
-  from in-domain unlabeled texts (as long as an average text), averaged over ``n_samples``.
-- ``"batch"`` (Zhou et al. 2023): ``log p_bar`` = the log of the mean over the batch of test
-  texts of the label probabilities (the paper's estimate of the contextual prior).
-  It needs no extra inputs but a batch: by default the texts of each ``predict_proba`` call
-  (pass the test set in one call), or a fixed set given to ``calibrate("batch", texts=...)``.
+>>> clf.calibrate("prototypical", texts=unlabelled)                          # doctest: +SKIP
+>>> clf.calibration_report(test.texts, test.labels, methods="all")           # doctest: +SKIP
+>>> clf.bias_report(test.texts)                                              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -42,13 +44,28 @@ import numpy as np
 import polars as pl
 import torch
 
+from llmlab.calibrate.base import Calibrator
+from llmlab.calibrate.prompted import METHODS as CALIBRATORS
+from llmlab.calibrate.prompted import (
+    BatchCalibration,
+    NoCalibration,
+    SupervisedCalibration,
+    inputs_of,
+    log_softmax,
+    make_calibrator,
+    method_name,
+)
 from llmlab.errors import ConfigError, InputError, TokenizerError
-from llmlab.metrics import DEFAULT_BINS, evaluate, to_wide
+from llmlab.metrics import DEFAULT_BINS, check_labels, evaluate
 
-__all__ = ["CONTENT_FREE", "METHODS", "PromptClassifier", "sample_demonstrations"]
+__all__ = ["ALL_METHODS", "CONTENT_FREE", "METHODS", "PromptClassifier", "plot_bias",
+           "random_word_strings", "report_row", "sample_demonstrations"]
 
 CONTENT_FREE = ("N/A", "", "[MASK]")
+#: the methods :meth:`PromptClassifier.calibration_report` compares by default
 METHODS = ("none", "contextual", "domain", "batch")
+#: every method name :meth:`PromptClassifier.calibrate` takes (``methods="all"``)
+ALL_METHODS = tuple(CALIBRATORS)
 
 
 def _check_template(template: Any) -> tuple[str, str, str]:
@@ -218,8 +235,9 @@ class PromptClassifier:
         self._label_ids = self._encode_labels()
         self.demonstrations = self._arrange(self._demo_ids(_pairs(demonstrations)), order)
         self.order = order
-        self._method = "none"
-        self._log_prior: np.ndarray | None = None  # None with "batch": from each call's texts
+        self._calibrator: Calibrator = NoCalibration().fit(np.zeros((1, self.n_classes)),
+                                                           kind="logits")
+        self._per_call = False  # batch calibration fitted on each call's texts
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -279,8 +297,19 @@ class PromptClassifier:
 
     def with_demonstrations(self, demonstrations: Any, order: Any = None) -> PromptClassifier:
         """A classifier like this one with other demonstrations (calibration not copied)."""
+        return self._like(self.template, demonstrations, order)
+
+    def with_template(self, template: str) -> PromptClassifier:
+        """A classifier like this one with another template (same label words and
+        demonstrations, in their current order; calibration not copied).
+
+        >>> clf.with_template("Text: {text}\\nLabel: {label}").predict(texts)   # doctest: +SKIP
+        """
+        return self._like(template, self.demonstrations, None)
+
+    def _like(self, template: str, demonstrations: Any, order: Any) -> PromptClassifier:
         labels = dict(zip(self.verbalizers, range(self.n_classes)))
-        return PromptClassifier(self.model, self.tokenizer, self.template, labels,
+        return PromptClassifier(self.model, self.tokenizer, template, labels,
                                 demonstrations=demonstrations, order=order,
                                 separator=self.separator, batch_size=self.batch_size,
                                 prepend_bos=self.prepend_bos)
@@ -301,12 +330,16 @@ class PromptClassifier:
 
     def __repr__(self) -> str:
         return (f"PromptClassifier(template={self.template!r}, labels={self.verbalizers}, "
-                f"{len(self.demonstrations)} demonstrations, calibration={self._method!r})")
+                f"{len(self.demonstrations)} demonstrations, calibration={self.calibration!r})")
 
     # ------------------------------------------------------------------ scoring
     def label_scores(self, texts: Sequence[str]) -> np.ndarray:
         """``[N, K]`` summed log-probabilities of each label's tokens after each text's prompt
         (uncalibrated, not normalised over the labels)."""
+        return self._run(texts)[0]
+
+    def _run(self, texts: Sequence[str], hidden: bool = False,
+             ) -> tuple[np.ndarray, np.ndarray | None]:
         texts = _check_texts(texts)
         block = self._demo_block()
         contexts = self.tokenizer.encode_batch([block + _fill(self._context, t) for t in texts])
@@ -316,29 +349,60 @@ class PromptClassifier:
         if empty:
             raise InputError(f"text {empty[0]} gives an empty prompt (no template text, no "
                              "demonstrations); add words before {text} in the template.")
-        return _score(self.model, contexts, self._label_ids, self.batch_size)
+        return _score(self.model, contexts, self._label_ids, self.batch_size, hidden=hidden)
 
     def _log_probs(self, texts: Sequence[str]) -> np.ndarray:
-        return _log_softmax(self.label_scores(texts))
+        return log_softmax(self.label_scores(texts))
 
-    def _apply(self, log_probs: np.ndarray, log_prior: np.ndarray | None,
-               method: str) -> np.ndarray:
-        if method == "none":
-            return np.exp(log_probs)
-        if log_prior is None:  # batch calibration over the texts at hand
-            if len(log_probs) < 2 * log_probs.shape[1]:
-                warnings.warn(
-                    f"batch calibration estimated the label prior from only {len(log_probs)} "
-                    "texts; pass the whole test set in one call, or fix the prior with "
-                    "clf.calibrate('batch', texts=unlabeled_texts).",
-                    stacklevel=3,
-                )
-            log_prior = _log_mean_prob(log_probs)
-        return np.exp(_log_softmax(log_probs - log_prior))
+    def hidden_states(self, texts: Sequence[str]) -> np.ndarray:
+        """``[N, D]`` the model's last hidden state at the position that predicts the label
+        (the end of each text's prompt): the inputs of hidden-state calibration.
+
+        >>> clf.hidden_states(["a fine film"]).shape                    # doctest: +SKIP
+        (1, 128)
+        """
+        return self._run(texts, hidden=True)[1]
+
+    def sample_texts(self, n: int, *, seed: int = 0, max_new_tokens: int = 32,
+                     temperature: float = 1.0) -> list[str]:
+        """``n`` texts the model writes itself after the demonstrations and the template's
+        words before ``{text}`` (sampling, row i seeded ``seed + i``), cut at the end of the
+        line: the Monte Carlo inputs of generative calibration (Jiang et al. 2023).
+
+        >>> clf.sample_texts(3, seed=0)                                  # doctest: +SKIP
+        ['a film that never lands', 'great', 'the plot is thin']
+        """
+        from llmlab.generation import generate
+
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InputError(f"n_samples must be an int >= 1, got {n!r}.")
+        before, after = self._context.split("{text}")
+        prompt = self._demo_block() + before
+        if not prompt and self.tokenizer.bos_id is None:
+            raise InputError("generative calibration samples texts after the demonstrations "
+                             "and the template's words before {text}; this prompt has neither "
+                             "(and the tokenizer no bos token to start from). Add "
+                             "demonstrations, or words before {text} in the template.")
+        stops = list(dict.fromkeys(s for s in (after.strip(), "\n") if s))
+        rows = generate(self.model, self.tokenizer, [prompt] * n,
+                        max_new_tokens=max_new_tokens, temperature=temperature,
+                        seed=[seed + i for i in range(n)], stop=stops)
+        return [g.text.strip() for g in rows]
+
+    # ------------------------------------------------------------------ calibration
+    def _calibrated(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated log-probabilities ``[N, K]`` with the calibrator this classifier holds."""
+        cal = self._calibrator
+        if inputs_of(cal) == "hidden":
+            return cal.transform_log_probs(self.hidden_states(texts))
+        log_probs = self._log_probs(texts)
+        if self._per_call:
+            cal = _batch_prior(log_probs)
+        return cal.transform_log_probs(log_probs, kind="logits")
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """``[N, K]`` label probabilities, calibrated with the method set by :meth:`calibrate`."""
-        return self._apply(self._log_probs(texts), self._log_prior, self._method)
+        return np.exp(self._calibrated(texts))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """``[N]`` predicted class ids."""
@@ -349,90 +413,282 @@ class PromptClassifier:
         """:func:`llmlab.evaluate` report of :meth:`predict_proba` on labelled texts."""
         return evaluate(self.predict_proba(texts), labels, n_bins=n_bins, kind="probs")
 
-    # ------------------------------------------------------------------ calibration
     @property
     def calibration(self) -> str:
-        """The calibration in use: "none", "contextual", "domain" or "batch"."""
-        return self._method
+        """The calibration in use: its method name ("none", "contextual", ...; see
+        :data:`ALL_METHODS`), or the calibrator's class name."""
+        return method_name(self._calibrator)
+
+    @property
+    def calibrator(self) -> Calibrator:
+        """The :class:`~llmlab.calibrate.Calibrator` this classifier holds (save it with
+        ``clf.calibrator.save(folder)``; batch calibration per call holds an unfitted one)."""
+        return self._calibrator
 
     @property
     def prior(self) -> np.ndarray | None:
-        """The estimated label prior ``p_bar`` that calibration divides by (None when
-        uncalibrated, or for batch calibration estimated per call)."""
-        return None if self._log_prior is None else np.exp(self._log_prior)
+        """The estimated label prior ``p_bar`` that calibration divides by (None when the
+        method has none, or for batch calibration estimated per call)."""
+        return None if self._per_call else getattr(self._calibrator, "prior", None)
 
     def calibrate(
         self,
-        method: str = "contextual",
+        method: str | Calibrator = "contextual",
         *,
         texts: Sequence[str] | None = None,
+        labels: Any = None,
         content_free: Sequence[str] = CONTENT_FREE,
         n_samples: int = 20,
         seed: int = 0,
+        **settings: Any,
     ) -> PromptClassifier:
-        """Set the calibration ("none", "contextual", "domain", "batch"); returns self.
+        """Fit and hold a calibrator; returns self.
 
-        ``texts`` are unlabeled in-domain texts: required for "domain" (the random words are
-        drawn from them); optional for "batch" (then the prior is estimated once from them
-        instead of from each call's texts). ``content_free`` are the inputs of "contextual";
-        ``n_samples`` and ``seed`` control "domain".
+        ``method`` is a name of :data:`ALL_METHODS` ("none", "contextual", "domain", "batch",
+        "generative", "prior", "prototypical", "linc", "supervised", "hidden", "temperature",
+        "vector", "matrix", "isotonic", "histogram"), a class name of
+        ``llmlab.calibrate.REGISTRY`` ("PlattScaling"), or a calibrator object (used as is
+        when fitted, e.g. one from ``llmlab.calibrate.load``). ``settings`` go to its
+        constructor. What it is fitted on:
+
+        - "contextual": the ``content_free`` inputs in place of the text;
+        - "domain": ``n_samples`` strings of random words from ``texts`` (seeded);
+        - "generative": ``n_samples`` texts the model samples after the demonstrations;
+        - "batch", "prior", "prototypical": unlabelled ``texts`` (batch without texts
+          estimates its prior from each ``predict_proba`` call's texts);
+        - the supervised ones ("linc", "supervised" and the post-hoc calibrators): labelled
+          ``texts`` and ``labels`` (a held-out set, not the test set); "supervised" without
+          them uses the demonstrations alone, as Gundem et al. do;
+        - "hidden": the hidden states of labelled ``texts``.
+
+        >>> clf.calibrate("temperature", texts=val.texts, labels=val.labels)  # doctest: +SKIP
+        >>> clf.calibrate("prototypical", texts=unlabelled).predict(test.texts)  # doctest: +SKIP
         """
-        log_prior, method = self._estimate(method, texts, content_free, n_samples, seed)
-        self._method, self._log_prior = method, log_prior
+        cal = make_calibrator(method, self.n_classes, **settings)
+        self._calibrator, self._per_call = self._fit(cal, texts, labels, content_free,
+                                                     n_samples, seed)
         return self
 
-    def _estimate(self, method: str, texts: Sequence[str] | None, content_free: Sequence[str],
-                  n_samples: int, seed: int) -> tuple[np.ndarray | None, str]:
-        if method not in METHODS:
-            raise InputError(f"unknown calibration {method!r}; use one of {METHODS}.")
-        if method == "none":
-            return None, method
-        if method == "batch":
-            return (None if texts is None else _log_mean_prob(self._log_probs(texts))), method
-        if method == "contextual":
-            inputs = _check_texts(content_free, "content_free")
-        else:
-            if texts is None:
-                raise InputError(
-                    "domain-context calibration draws random words from in-domain texts: pass "
-                    "texts=unlabeled_texts (e.g. the texts to classify), as in "
-                    "clf.calibrate('domain', texts=test_texts)."
-                )
-            inputs = random_word_strings(_check_texts(texts), n_samples, seed)
-        return _log_mean_prob(self._log_probs(inputs)), method
+    def _fit(self, cal: Calibrator, texts: Sequence[str] | None, labels: Any,
+             content_free: Sequence[str], n_samples: int, seed: int, *,
+             scores_of_texts: np.ndarray | None = None) -> tuple[Calibrator, bool]:
+        """(fitted calibrator, whether it is batch calibration per call).
+        ``scores_of_texts``: the label log-probabilities of ``texts``, when already known."""
+        if cal.is_fitted:
+            if cal.n_classes != self.n_classes:
+                raise InputError(f"this {type(cal).__name__} was fitted on {cal.n_classes} "
+                                 f"classes; the classifier has {self.n_classes}. Use one "
+                                 "fitted for this task.")
+            return cal, False
+        inputs = inputs_of(cal)
+        if inputs in ("labelled", "hidden"):
+            return self._fit_labelled(cal, texts, labels), False
+        if inputs == "nothing":
+            return cal.fit(np.zeros((1, self.n_classes)), kind="logits"), False
+        if isinstance(cal, BatchCalibration) and texts is None:
+            return cal, True
+        if inputs == "texts" and scores_of_texts is not None:
+            return cal.fit(scores_of_texts, kind="logits"), False
+        fit_on = self._unlabelled_inputs(cal, texts, content_free, n_samples, seed)
+        return cal.fit(self._log_probs(fit_on), kind="logits"), False
 
+    def _unlabelled_inputs(self, cal: Calibrator, texts: Sequence[str] | None,
+                           content_free: Sequence[str], n_samples: int, seed: int) -> list[str]:
+        """The texts an unsupervised method's prior is estimated from."""
+        inputs = inputs_of(cal)
+        if inputs == "content_free":
+            return _check_texts(content_free, "content_free")
+        if inputs == "samples":
+            return self.sample_texts(n_samples, seed=seed)
+        if texts is None:
+            what = ("draws random words from in-domain texts" if inputs == "domain" else
+                    "is fitted on unlabelled in-domain texts")
+            raise InputError(
+                f"{_title(cal)} {what}: pass texts=unlabeled_texts (e.g. the texts to "
+                f"classify), as in clf.calibrate({method_name(cal)!r}, texts=test_texts)."
+            )
+        texts = _check_texts(texts)
+        return random_word_strings(texts, n_samples, seed) if inputs == "domain" else texts
+
+    def _fit_labelled(self, cal: Calibrator, texts: Sequence[str] | None,
+                      labels: Any) -> Calibrator:
+        """A supervised method fitted on labelled texts (or SC on the demonstrations)."""
+        if texts is None and labels is None and isinstance(cal, SupervisedCalibration):
+            log_probs, y, groups = self._context_examples()
+            return cal.fit(log_probs, y, kind="logits", groups=groups)
+        if texts is None or labels is None:
+            raise InputError(
+                f"{_title(cal)} is fitted on labelled texts: pass texts= and labels= (a "
+                "held-out set, not the test set), e.g. "
+                f"clf.calibrate({method_name(cal)!r}, texts=val.texts, labels=val.labels)."
+            )
+        texts = _check_texts(texts)
+        y = check_labels(labels, len(texts), self.n_classes)
+        x = self.hidden_states(texts) if inputs_of(cal) == "hidden" else self._log_probs(texts)
+        return cal.fit(x, y, kind="logits")
+
+    def _context_examples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each demonstration scored with the others as context, in their order and reversed:
+        (label log-probs, labels, group = demonstration index)."""
+        demos = self.demonstrations
+        if len(demos) < 2:
+            raise InputError(f"supervised calibration from the context needs at least 2 "
+                             f"demonstrations (one to score, one as context), got "
+                             f"{len(demos)}. Pass texts= and labels= instead.")
+        rows, labels, groups = [], [], []
+        for i, (text, label) in enumerate(demos):
+            others = demos[:i] + demos[i + 1:]
+            for context in (others, others[::-1]):
+                rows.append(self.with_demonstrations(context)._log_probs([text])[0])
+                labels.append(label)
+                groups.append(i)
+        return np.array(rows), np.array(labels), np.array(groups)
+
+    # ------------------------------------------------------------------ reports
     def calibration_report(
         self,
         texts: Sequence[str],
         labels: Any,
         *,
-        methods: Sequence[str] = METHODS,
+        methods: Sequence[str | Calibrator] | str | Calibrator = METHODS,
+        fit_texts: Sequence[str] | None = None,
+        fit_labels: Any = None,
+        folds: int = 5,
         content_free: Sequence[str] = CONTENT_FREE,
         n_samples: int = 20,
         seed: int = 0,
         n_bins: int = DEFAULT_BINS,
+        smece: bool = False,
+        level: float = 0.95,
+        n_boot: int = 200,
     ) -> pl.DataFrame:
-        """Accuracy, macro-F1, top-label ECE and NLL for each calibration method, one row each.
+        """Every method side by side: accuracy, macro-F1, top-label ECE (``n_bins``
+        equal-width bins) and NLL, one row per method (``methods="all"``: every method of
+        :data:`ALL_METHODS`; default: :data:`METHODS`).
 
-        The texts are scored once; "domain" draws its random words from ``texts`` and
-        "batch" uses them as the batch. The classifier's own calibration is left as it is.
+        The texts are scored once. Unsupervised methods: "domain" draws its random words from
+        ``texts``; "batch", "prior" and "prototypical" are fitted on them. Supervised ones
+        (and "hidden") are fitted on ``fit_texts`` / ``fit_labels`` when given, else
+        cross-fitted: ``folds`` seeded folds of ``texts`` (stratified by label), each
+        predicted by a calibrator fitted on the others, so no text is predicted by a map
+        that saw its label. ``smece=True`` adds the smooth ECE (Blasiok and Nakkiran 2024)
+        with its bootstrap interval at ``level`` (``smece``, ``smece_low``, ``smece_high``).
+        The classifier's own calibration is left as it is.
+
+        >>> clf.calibration_report(test.texts, test.labels, methods="all", smece=True)  # doctest: +SKIP
         """
         texts = _check_texts(texts)
-        log_probs = self._log_probs(texts)
+        y = check_labels(labels, len(texts), self.n_classes)
+        test, held_out = _Features(self, texts, y), self._held_out(fit_texts, fit_labels)
         rows = []
-        for method in methods:
-            words = texts if method == "domain" else None
-            log_prior, _ = self._estimate(method, words, content_free, n_samples, seed)
-            probs = self._apply(log_probs, log_prior, method)
-            wide = to_wide(evaluate(probs, labels, n_bins=n_bins, kind="probs"))
-            rows.append({
-                "method": method,
-                "accuracy": wide["accuracy"].item(),
-                "macro_f1": wide["f1_macro"].item(),
-                "ece": wide[f"ece_top_label_equal_width{n_bins}"].item(),
-                "nll": wide["nll"].item(),
-            })
+        for method in _method_list(methods):
+            cal = make_calibrator(method, self.n_classes)
+            lp = self._report_log_probs(cal, test, held_out, folds, content_free, n_samples,
+                                        seed)
+            rows.append({"method": method_name(cal),
+                         **report_row(np.exp(lp), y, n_bins=n_bins, smece=smece, level=level,
+                                      n_boot=n_boot, seed=seed)})
         return pl.DataFrame(rows)
+
+    def _held_out(self, fit_texts: Any, fit_labels: Any) -> _Features | None:
+        if fit_texts is None and fit_labels is None:
+            return None
+        if fit_texts is None or fit_labels is None:
+            raise InputError("pass both fit_texts and fit_labels, or neither (then the "
+                             "supervised methods are cross-fitted on the texts).")
+        fit_texts = _check_texts(fit_texts, "fit_texts")
+        return _Features(self, fit_texts, check_labels(fit_labels, len(fit_texts),
+                                                       self.n_classes, "fit_labels"))
+
+    def _report_log_probs(self, cal: Calibrator, test: _Features, held_out: _Features | None,
+                          folds: int, content_free: Sequence[str], n_samples: int,
+                          seed: int) -> np.ndarray:
+        """Calibrated log-probabilities of the report's texts under one method."""
+        supervised = inputs_of(cal) in ("labelled", "hidden")
+        if supervised and not cal.is_fitted:
+            if held_out is None:
+                return _cross_fit(cal, test.of(cal), test.labels, folds, seed)
+            cal = _fresh(cal).fit(held_out.of(cal), held_out.labels, kind="logits")
+        else:
+            cal, _ = self._fit(cal if cal.is_fitted else _fresh(cal), test.texts, None,
+                               content_free, n_samples, seed, scores_of_texts=test.of(cal))
+        return cal.transform_log_probs(test.of(cal), kind="logits")
+
+    def bias_report(
+        self,
+        texts: Sequence[str],
+        *,
+        content_free: Sequence[str] = CONTENT_FREE,
+        n_samples: int = 20,
+        n_orders: int = 6,
+        seed: int = 0,
+    ) -> pl.DataFrame:
+        """The label biases of this prompt (uncalibrated), one row per diagnostic and label.
+
+        - ``content_free_prior``: mean label probabilities for the content-free inputs
+          (Zhao et al. 2021's contextual prior);
+        - ``domain_prior``: the same for ``n_samples`` random-word strings from ``texts``
+          (Fei et al. 2023's domain-context prior);
+        - ``mean_prediction`` / ``predicted_share``: mean label probabilities over ``texts``
+          and the share of texts predicted as each label;
+        - ``majority``: over the demonstration sets with one demonstration left out, mean
+          ``p(label)`` where the label is the strict majority minus where it is not
+          (Zhao et al. 2021's majority-label bias; null when it is never or always so);
+        - ``recency``: over ``n_orders`` seeded orders of the demonstrations, mean
+          ``p(label)`` where the last demonstration has the label minus where it has not.
+
+        Columns ``diagnostic, label, value, runs`` (``runs``: how many prompts it averages).
+        :func:`plot_bias` (or :meth:`plot_bias`) draws it.
+
+        >>> clf.bias_report(test.texts).filter(pl.col("diagnostic") == "recency")  # doctest: +SKIP
+        """
+        texts = _check_texts(texts)
+        if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
+            raise InputError(f"n_orders must be an int >= 1, got {n_orders!r}.")
+        rows: list[tuple[str, str, float | None, int]] = []
+
+        def add(diagnostic: str, values: Sequence[float | None], runs: int) -> None:
+            rows.extend((diagnostic, word, None if v is None else float(v), runs)
+                        for word, v in zip(self.verbalizers, values))
+
+        cf = _check_texts(content_free, "content_free")  # _log_probs: never calibrated
+        add("content_free_prior", np.exp(self._log_probs(cf)).mean(0), len(cf))
+        words = random_word_strings(texts, n_samples, seed)
+        add("domain_prior", np.exp(self._log_probs(words)).mean(0), len(words))
+        probs = np.exp(self._log_probs(texts))
+        add("mean_prediction", probs.mean(0), 1)
+        add("predicted_share", np.bincount(probs.argmax(1), minlength=self.n_classes)
+            / len(texts), 1)
+        demos = self.demonstrations
+        subsets = [demos[:i] + demos[i + 1:] for i in range(len(demos))] if len(demos) > 1 else []
+        add("majority", self._effect(texts, subsets, _majority), len(subsets))
+        rng = random.Random(seed)
+        orders = [rng.sample(demos, len(demos)) for _ in range(n_orders)] if demos else []
+        add("recency", self._effect(texts, orders, lambda d: {d[-1][1]}), len(orders))
+        return pl.DataFrame(rows, schema={"diagnostic": pl.String, "label": pl.String,
+                                          "value": pl.Float64, "runs": pl.Int64}, orient="row")
+
+    def plot_bias(self, texts: Sequence[str], **options: Any) -> Any:
+        """The figure of :meth:`bias_report` (``options`` go to it): label priors beside the
+        majority and recency effects.
+
+        >>> clf.plot_bias(test.texts)                                  # doctest: +SKIP
+        """
+        return plot_bias(self.bias_report(texts, **options))
+
+    def _effect(self, texts: list[str], sets: list[list[tuple[str, int]]],
+                marked: Any) -> list[float | None]:
+        """Per label: mean p(label) over the sets that mark it minus over those that do not."""
+        if not sets:
+            return [None] * self.n_classes
+        means = np.stack([np.exp(self.with_demonstrations(d)._log_probs(texts)).mean(0)
+                          for d in sets])
+        out: list[float | None] = []
+        for k in range(self.n_classes):
+            on = np.array([k in marked(d) for d in sets])
+            out.append(float(means[on, k].mean() - means[~on, k].mean())
+                       if on.any() and not on.all() else None)
+        return out
 
     def spread(
         self,
@@ -442,39 +698,222 @@ class PromptClassifier:
         seeds: int | Sequence[int] = 5,
         pool: Any = None,
         k: int | None = None,
-        methods: Sequence[str] = METHODS,
+        templates: Sequence[str] | None = None,
+        methods: Sequence[str] | str = METHODS,
         per_run: bool = False,
         **report_options: Any,
     ) -> pl.DataFrame:
-        """How much the choice and order of demonstrations moves the results.
+        """How much the template, the choice and the order of demonstrations move the results.
 
-        For each seed, either re-orders this classifier's demonstrations (``pool=None``) or
-        draws ``k`` new ones from ``pool`` (default ``k``: as many as now), then runs
-        :meth:`calibration_report`. Returns per method the mean and standard deviation
-        (``ddof=1``) of accuracy, macro-F1, ECE and NLL over the runs, or with
-        ``per_run=True`` every run's row (with its ``seed``).
+        For each template (``templates``; default: this classifier's) and each seed, either
+        re-orders this classifier's demonstrations (``pool=None``: the order) or draws ``k``
+        new ones from ``pool`` (the demonstrations; default ``k``: as many as now), then runs
+        :meth:`calibration_report`. Returns per method (and template, when ``templates`` are
+        given) the mean and standard deviation (``ddof=1``) of every metric over the runs,
+        or with ``per_run=True`` every run's row (with its ``seed``).
         """
         seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
         if not seeds:
             raise InputError("seeds must name at least one run, e.g. seeds=5.")
+        if templates is not None and (isinstance(templates, str) or not list(templates)):
+            raise InputError("templates must be a list of templates, e.g. ['{text} {label}', "
+                             "'Review: {text}\\nSentiment: {label}'].")
         k = len(self.demonstrations) if k is None else k
         frames = []
-        for seed in seeds:
-            if pool is None:
-                clf = self.with_demonstrations(self.demonstrations, order=seed)
-            else:
-                clf = self.with_demonstrations(sample_demonstrations(pool, k, seed))
-            report = clf.calibration_report(texts, labels, methods=methods, **report_options)
-            frames.append(report.with_columns(pl.lit(seed).alias("seed")))
-        runs = pl.concat(frames).select("seed", "method", "accuracy", "macro_f1", "ece", "nll")
+        for template in (templates or [None]):
+            base = self if template is None else self.with_template(template)
+            for seed in seeds:
+                if pool is None:
+                    clf = base.with_demonstrations(base.demonstrations, order=seed)
+                else:
+                    clf = base.with_demonstrations(sample_demonstrations(pool, k, seed))
+                report = clf.calibration_report(texts, labels, methods=methods, **report_options)
+                report = report.with_columns(pl.lit(seed).alias("seed"))
+                if template is not None:
+                    report = report.with_columns(pl.lit(template).alias("template"))
+                frames.append(report)
+        metrics = [c for c in frames[0].columns if c not in ("method", "seed", "template")]
+        keys = ["template", "method"] if templates else ["method"]
+        runs = pl.concat(frames).select(*keys[:-1], "seed", "method", *metrics)
         if per_run:
             return runs
-        metrics = ["accuracy", "macro_f1", "ece", "nll"]
-        return runs.group_by("method", maintain_order=True).agg(
+        return runs.group_by(keys, maintain_order=True).agg(
             *[pl.col(m).mean().alias(f"{m}_mean") for m in metrics],
             *[pl.col(m).std().alias(f"{m}_std") for m in metrics],
             pl.len().alias("runs"),
         )
+
+
+class _Features:
+    """What the methods of a report read of some texts, each computed once on first use:
+    label log-probabilities, and hidden states when a method needs them."""
+
+    def __init__(self, clf: PromptClassifier, texts: list[str], labels: np.ndarray):
+        self.clf, self.texts, self.labels = clf, texts, labels
+        self._cache: dict[str, np.ndarray] = {}
+
+    def of(self, cal: Calibrator) -> np.ndarray:
+        """The inputs ``cal`` reads: hidden states ``[N, D]`` or label log-probs ``[N, K]``."""
+        key = "hidden" if inputs_of(cal) == "hidden" else "scores"
+        if key not in self._cache:
+            scores, hidden = self.clf._run(self.texts, hidden=key == "hidden")
+            self._cache["scores"] = log_softmax(scores)
+            if hidden is not None:
+                self._cache["hidden"] = hidden
+        return self._cache[key]
+
+
+def _method_list(methods: Any) -> list[str | Calibrator]:
+    if isinstance(methods, str) and methods == "all":
+        return list(ALL_METHODS)
+    if isinstance(methods, (str, Calibrator)):
+        return [methods]
+    methods = list(methods)
+    if not methods:
+        raise InputError(f"methods is empty; pass method names, e.g. methods={list(METHODS)} "
+                         "or methods='all'.")
+    return methods
+
+
+def _fresh(cal: Calibrator) -> Calibrator:
+    """An unfitted calibrator with ``cal``'s settings (the caller's object is not refitted)."""
+    return type(cal)(**cal.settings())
+
+
+def _title(cal: Calibrator) -> str:
+    return getattr(cal, "title", type(cal).__name__)
+
+
+def _majority(demos: list[tuple[str, int]]) -> set[int]:
+    """The label that strictly outnumbers every other among ``demos`` (or none)."""
+    counts = np.bincount([y for _, y in demos])
+    top = np.flatnonzero(counts == counts.max())
+    return {int(top[0])} if len(top) == 1 else set()
+
+
+def _batch_prior(log_probs: np.ndarray, stacklevel: int = 4) -> BatchCalibration:
+    """Batch calibration fitted on the texts at hand (warned when they are few)."""
+    if len(log_probs) < 2 * log_probs.shape[1]:
+        warnings.warn(
+            f"batch calibration estimated the label prior from only {len(log_probs)} "
+            "texts; pass the whole test set in one call, or fix the prior with "
+            "clf.calibrate('batch', texts=unlabeled_texts).",
+            stacklevel=stacklevel,
+        )
+    return BatchCalibration().fit(log_probs, kind="logits")
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold id ``[N]`` of each example: shuffled with ``seed``, then dealt out class by class
+    so that every fold holds its share of each class.
+
+    >>> stratified_folds(np.array([0, 0, 1, 1]), 2, seed=0).tolist()
+    [0, 1, 0, 1]
+    """
+    order = np.random.default_rng(seed).permutation(len(labels))
+    order = order[np.argsort(labels[order], kind="stable")]
+    fold = np.empty(len(labels), dtype=np.int64)
+    fold[order] = np.arange(len(labels)) % folds
+    return fold
+
+
+def _cross_fit(cal: Calibrator, x: np.ndarray, y: np.ndarray, folds: int,
+               seed: int) -> np.ndarray:
+    """Calibrated log-probs of each row from a calibrator fitted on the other folds."""
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise InputError(f"folds must be an int >= 2, got {folds!r}.")
+    if len(y) < folds:
+        raise InputError(f"cross-fitting {_title(cal)} on {folds} folds needs at least "
+                         f"{folds} labelled texts, got {len(y)}. Pass more texts, fewer folds, "
+                         "or fit_texts= and fit_labels=.")
+    fold = stratified_folds(y, folds, seed)
+    out = None
+    for f in range(folds):
+        held = fold == f
+        try:
+            fitted = _fresh(cal).fit(x[~held], y[~held], kind="logits")
+        except InputError as err:
+            raise InputError(
+                f"cross-fitting {_title(cal)} on {folds} folds of {len(y)} labelled texts: "
+                f"fold {f}'s calibrator could not be fitted on the other folds ({err}) Pass "
+                "more labelled texts (several of each class), fewer folds=, or a held-out "
+                "set with fit_texts= and fit_labels=."
+            ) from None
+        lp = fitted.transform_log_probs(x[held], kind="logits")
+        out = np.zeros((len(y), lp.shape[1])) if out is None else out
+        out[held] = lp
+    return out
+
+
+def report_row(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = DEFAULT_BINS,
+               smece: bool = False, level: float = 0.95, n_boot: int = 200,
+               seed: int = 0) -> dict[str, float]:
+    """accuracy, macro_f1, ece (top-label, equal-width bins), nll from :func:`llmlab.evaluate`
+    (and smece, smece_low, smece_high with ``smece=True``)."""
+    report = evaluate(probs, labels, n_bins=n_bins, kind="probs")
+    row = {"accuracy": _pick(report, "accuracy"), "macro_f1": _pick(report, "f1", "macro"),
+           "ece": _pick(report, "ece", "top_label", "equal_width"),
+           "nll": _pick(report, "nll")}
+    if smece:
+        row.update(_smece(report, probs, labels, level, n_boot, seed))
+    return row
+
+
+def _pick(report: pl.DataFrame, metric: str, variant: str | None = None,
+          scheme: str | None = None) -> float | None:
+    rows = report.filter(pl.col("metric") == metric)
+    if variant is not None:
+        rows = rows.filter(pl.col("variant") == variant)
+    if scheme is not None:
+        rows = rows.filter(pl.col("scheme") == scheme)
+    return rows["value"][0] if rows.height else None
+
+
+def _smece(report: pl.DataFrame, probs: np.ndarray, labels: np.ndarray, level: float,
+           n_boot: int, seed: int) -> dict[str, float | None]:
+    """smECE from the evaluate() report (or llmlab.metrics.smooth_ece) and its interval."""
+    from llmlab import metrics
+
+    value = next((_pick(report, name, "top_label") for name in ("smece", "smooth_ece")
+                  if _pick(report, name, "top_label") is not None), None)
+    low = high = None
+    if hasattr(metrics, "smooth_ece_interval"):
+        value_ci, low, high = metrics.smooth_ece_interval(probs, labels, level=level,
+                                                          n_boot=n_boot, seed=seed)
+        value = value_ci if value is None else value
+    elif value is None and hasattr(metrics, "smooth_ece"):
+        value = metrics.smooth_ece(probs, labels)
+    if value is None:
+        raise InputError("smece=True needs llmlab.metrics.smooth_ece, which this llmlab does "
+                         "not have yet; call calibration_report without smece.")
+    return {"smece": float(value), "smece_low": low, "smece_high": high}
+
+
+def plot_bias(report: pl.DataFrame) -> Any:
+    """Bars of a :meth:`PromptClassifier.bias_report`: the label priors (left) and the
+    majority / recency effects (right), one colour per label. Returns an InlineFigure."""
+    from llmlab._figures import InlineFigure
+
+    labels = list(dict.fromkeys(report["label"].to_list()))
+    panels = (("label priors", ["content_free_prior", "domain_prior", "mean_prediction",
+                                "predicted_share"]),
+              ("demonstration effects", ["majority", "recency"]))
+    fig = InlineFigure(figsize=(9, 3.2))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    width = 0.8 / max(len(labels), 1)
+    for ax, (title, names) in zip(axes, panels):
+        for j, label in enumerate(labels):
+            values = [report.filter((pl.col("diagnostic") == d) & (pl.col("label") == label))
+                      ["value"].fill_null(float("nan"))[0] for d in names]
+            ax.bar(np.arange(len(names)) + (j - (len(labels) - 1) / 2) * width, values,
+                   width, label=label)
+        ax.set_xticks(np.arange(len(names)), [n.replace("_", "\n") for n in names])
+        ax.set_title(title)
+        ax.axhline(0, color="#888", lw=0.8)
+    axes[0].axhline(1 / max(len(labels), 1), color="#888", ls="--", lw=0.8)
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
 
 
 def random_word_strings(texts: Sequence[str], n_samples: int, seed: int) -> list[str]:
@@ -489,11 +928,6 @@ def random_word_strings(texts: Sequence[str], n_samples: int, seed: int) -> list
     length = max(1, round(len(words) / len(texts)))
     rng = random.Random(seed)
     return [" ".join(rng.choices(words, k=length)) for _ in range(n_samples)]
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
 
 
 def _common_prefix(rows: list[list[int]]) -> int:
@@ -511,8 +945,10 @@ def _common_prefix(rows: list[list[int]]) -> int:
 
 @torch.inference_mode()
 def _score(model: torch.nn.Module, contexts: list[list[int]], labels: list[list[int]],
-           batch_size: int) -> np.ndarray:
-    """Summed log-probs ``[N, K]`` of each label's tokens after each context.
+           batch_size: int, *, hidden: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Summed log-probs ``[N, K]`` of each label's tokens after each context, and with
+    ``hidden=True`` the last hidden state ``[N, D]`` at each context's last position (the one
+    that predicts the label's first token).
 
     The prefix every context shares (the demonstrations) is run once into a KV cache of one
     row; each batch copies it into a cache of B rows, appends its texts' remaining tokens
@@ -540,18 +976,21 @@ def _score(model: torch.nn.Module, contexts: list[list[int]], labels: list[list[
         if shared:
             prefix = KVCache.for_model(model, 1, max_len=longest)
             model(torch.tensor([contexts[0][:shared]], device=device), cache=prefix)
-        out = np.zeros((len(contexts), len(labels)))
+        scores, states = [], []
         for start in range(0, len(contexts), batch_size):
             rows = [c[shared:] for c in contexts[start:start + batch_size]]
-            out[start:start + len(rows)] = _score_batch(
-                model, rows, labels, prefix=prefix, shared=shared, max_len=longest, device=device)
-        return out
+            batch, state = _score_batch(model, rows, labels, prefix=prefix, shared=shared,
+                                        max_len=longest, device=device, hidden=hidden)
+            scores.append(batch)
+            states.append(state)
+        return np.concatenate(scores), (np.concatenate(states) if hidden else None)
     finally:
         model.train(was_training)
 
 
 def _score_batch(model: torch.nn.Module, rows: list[list[int]], labels: list[list[int]], *,
-                 prefix: Any, shared: int, max_len: int, device: torch.device) -> np.ndarray:
+                 prefix: Any, shared: int, max_len: int, device: torch.device,
+                 hidden: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     from llmlab.models import KVCache
 
     B, width = len(rows), max(len(r) for r in rows)
@@ -568,8 +1007,9 @@ def _score_batch(model: torch.nn.Module, rows: list[list[int]], labels: list[lis
         ids[i, width - len(r):] = torch.tensor(r)
         mask[i, shared + width - len(r):] = True
     ids, mask = ids.to(device), mask.to(device)
-    logits = model(ids, attention_mask=mask, cache=cache).logits[:, -1]
-    first = torch.log_softmax(logits.float(), dim=-1)  # [B, V]
+    out = model(ids, attention_mask=mask, cache=cache)
+    state = _last_hidden(model, out) if hidden else None
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
     scores = torch.stack([first[:, t[0]] for t in labels], dim=1).double()  # [B, K]
     filled = cache.length
     for k, tokens in enumerate(labels):
@@ -584,12 +1024,26 @@ def _score_batch(model: torch.nn.Module, rows: list[list[int]], labels: list[lis
         cache.length = filled  # rewind: the next label overwrites these positions
     result = scores.cpu().numpy()
     if not np.isfinite(result).all():
-        raise InputError("the model gave non-finite label log-probabilities; check that its "
-                         "weights are finite (a diverged run?).")
-    return result
+        raise InputError("the model gave non-finite (NaN or inf) label log-probabilities; "
+                         "check that its weights are finite (a diverged run? reload the last "
+                         "good checkpoint).")
+    return result, state
 
 
-def _log_mean_prob(log_probs: np.ndarray) -> np.ndarray:
-    """``log(mean_i exp(log_probs[i]))`` per label, computed stably."""
-    top = log_probs.max(axis=0)
-    return top + np.log(np.exp(log_probs - top).mean(axis=0))
+def _last_hidden(model: torch.nn.Module, out: Any) -> np.ndarray:
+    """``[B, D]`` the final hidden state at the last position (left padding: every row's
+    last real token), or a clear error for a model whose forward gives none."""
+    h = getattr(out, "last_hidden_state", None)
+    if h is None:
+        raise InputError(
+            f"this {type(model).__name__} gives no hidden states (its forward returns "
+            "last_hidden_state=None), and hidden-state calibration reads them. Use an llmlab "
+            "model (llmlab.build_model or llmlab.load), or a method that needs only the label "
+            "scores, e.g. clf.calibrate('linc', texts=..., labels=...)."
+        )
+    h = h[:, -1].double().cpu().numpy()
+    if not np.isfinite(h).all():
+        raise InputError("the model gave non-finite (NaN or inf) hidden states; check that "
+                         "its weights are finite (a diverged run? reload the last good "
+                         "checkpoint).")
+    return h

@@ -20,6 +20,26 @@ IsotonicCalibration      monotone step map per class (PAV)          mostly (ties
 HistogramBinning         bin frequency per class                    mostly (ties)
 =======================  =========================================  ==========================
 
+For a prompted language model (:class:`llmlab.PromptClassifier`) the calibrators of
+:mod:`llmlab.calibrate.prompted` map its label log-probabilities; ``fit`` may take no labels:
+
+========================  ==========================================  =====================
+calibrator                fitted on                                   paper
+========================  ==========================================  =====================
+ContextualCalibration     content-free inputs ("N/A")                 Zhao et al. 2021
+DomainContextCalibration  random in-domain word strings               Fei et al. 2023
+BatchCalibration          unlabelled test texts                       Zhou et al. 2024
+GenerativeCalibration     texts the LM samples itself                 Jiang et al. 2023
+PriorAdaptation           unlabelled texts                            Estienne et al. 2023
+PrototypicalCalibration   unlabelled texts (Gaussian mixture)         Han et al. 2022
+LinearProbeCalibration    a few labelled texts                        Abbas et al. 2024
+SupervisedCalibration     labelled texts or the demonstrations        Gundem et al. 2025
+HiddenStateCalibration    labelled texts' last hidden states          Cho et al. 2024
+========================  ==========================================  =====================
+
+>>> clf.calibrate("prototypical", texts=unlabelled)                            # doctest: +SKIP
+>>> llmlab.calibrate.PrototypicalCalibration.load("calibrators/proto")         # doctest: +SKIP
+
 The reliability-diagram functions (matplotlib) are imported on first use.
 """
 
@@ -29,15 +49,39 @@ from typing import Any
 
 from llmlab.calibrate.base import REGISTRY, Calibrator, load, load_from_run
 from llmlab.calibrate.binning import HistogramBinning, IsotonicCalibration, pool_adjacent_violators
+from llmlab.calibrate.prompted import (
+    BatchCalibration,
+    ContextualCalibration,
+    DomainContextCalibration,
+    GenerativeCalibration,
+    HiddenStateCalibration,
+    LinearProbeCalibration,
+    NoCalibration,
+    PriorAdaptation,
+    PromptCalibrator,
+    PrototypicalCalibration,
+    SupervisedCalibration,
+)
 from llmlab.calibrate.scaling import MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
 
 __all__ = [
     "REGISTRY",
+    "BatchCalibration",
     "Calibrator",
+    "ContextualCalibration",
+    "DomainContextCalibration",
+    "GenerativeCalibration",
+    "HiddenStateCalibration",
     "HistogramBinning",
     "IsotonicCalibration",
+    "LinearProbeCalibration",
     "MatrixScaling",
+    "NoCalibration",
     "PlattScaling",
+    "PriorAdaptation",
+    "PromptCalibrator",
+    "PrototypicalCalibration",
+    "SupervisedCalibration",
     "ReliabilityFigure",
     "TemperatureScaling",
     "VectorScaling",

@@ -23,7 +23,7 @@ import numpy as np
 
 from llmlab._files import write_atomic, write_text_atomic
 from llmlab.errors import CheckpointError, InputError
-from llmlab.metrics import Kind, Scores, prepare
+from llmlab.metrics import LOG_EPS, Kind, Scores, prepare
 
 FORMAT = "llmlab-calibrator"
 FORMAT_VERSION = 1
@@ -49,9 +49,12 @@ class Calibrator:
     #: whether the method only works on two-class problems
     binary_only: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Every subclass is registered by name (what ``load`` reads back), except abstract
+        bases declared ``class Base(Calibrator, register=False)``."""
         super().__init_subclass__(**kwargs)
-        REGISTRY[cls.__name__] = cls
+        if register:
+            REGISTRY[cls.__name__] = cls
 
     def __init__(self) -> None:
         self.n_classes: int | None = None
@@ -62,6 +65,14 @@ class Calibrator:
     def fit(self, scores: Any, labels: Any, *, kind: Kind = "auto") -> Calibrator:
         """Learn the map on a held-out calibration set (never the test set); returns self."""
         s = prepare(scores, labels, kind=kind)
+        self._check_classes(s)
+        self._fit(s)
+        self.n_classes, self.fit_kind = s.n_classes, s.kind
+        self.fit_info = {"n": len(s), "binary_1d": s.binary_1d}
+        return self
+
+    def _check_classes(self, s: Scores) -> None:
+        """Refuse labels of a single class, and more than two classes for binary methods."""
         present = np.unique(s.labels)
         if len(present) < 2:
             raise InputError(
@@ -76,13 +87,22 @@ class Calibrator:
                 f"{s.n_classes} classes. Use TemperatureScaling or VectorScaling, or "
                 "IsotonicCalibration / HistogramBinning (one-vs-rest)."
             )
-        self._fit(s)
-        self.n_classes, self.fit_kind = s.n_classes, s.kind
-        self.fit_info = {"n": len(s), "binary_1d": s.binary_1d}
-        return self
 
     def transform(self, scores: Any, *, kind: Kind = "auto") -> Any:
         """Calibrated probabilities for ``scores`` (see the class docstring for the layout)."""
+        s = self._checked(scores, kind)
+        probs = self._transform(s)
+        return _like_input(scores, probs[:, 1] if s.binary_1d else probs)
+
+    def transform_log_probs(self, scores: Any, *, kind: Kind = "auto") -> np.ndarray:
+        """Calibrated log-probabilities ``[N, K]`` (NumPy): what a
+        :class:`~llmlab.PromptClassifier` reads from the calibrator it holds.
+
+        >>> cal.transform_log_probs(test_logits).argmax(1)               # doctest: +SKIP
+        """
+        return self._log_transform(self._checked(scores, kind))
+
+    def _checked(self, scores: Any, kind: Kind) -> Scores:
         self._check_fitted()
         s = prepare(scores, kind=kind)
         if s.n_classes != self.n_classes:
@@ -96,10 +116,13 @@ class Calibrator:
                 f"{type(self).__name__} was fitted on {self.fit_kind} and is now given "
                 f"{s.kind}; its map depends on which (logits are not normalised), so the "
                 "result differs from what it learned. Pass the same kind to fit and transform.",
-                stacklevel=2,
+                stacklevel=3,
             )
-        probs = self._transform(s)
-        return _like_input(scores, probs[:, 1] if s.binary_1d else probs)
+        return s
+
+    def _log_transform(self, s: Scores) -> np.ndarray:
+        """Calibrated log-probabilities; subclasses that compute them directly override it."""
+        return np.log(np.clip(self._transform(s), LOG_EPS, 1.0))
 
     def fit_transform(self, scores: Any, labels: Any, *, kind: Kind = "auto") -> Any:
         """``fit`` then ``transform`` on the same scores (for plots; evaluate on other data)."""
@@ -177,6 +200,21 @@ class Calibrator:
         >>> cal.save_to_run(run, "temperature")                          # doctest: +SKIP
         """
         return self.save(run_path(run, name))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibrator:
+        """A saved calibrator, refused unless it is a ``cls`` (any kind on ``Calibrator``).
+
+        >>> llmlab.calibrate.ContextualCalibration.load("calibrators/cc")  # doctest: +SKIP
+        """
+        cal = load(path)
+        if not isinstance(cal, cls):
+            raise CheckpointError(
+                f"{path} holds a {type(cal).__name__}, not a {cls.__name__}. Load it with "
+                f"llmlab.calibrate.load(path) (any kind) or {type(cal).__name__}.load(path), "
+                f"or pass the folder of a saved {cls.__name__}."
+            )
+        return cal
 
 
 def run_path(run: Any, name: str) -> Path:
