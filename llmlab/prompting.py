@@ -56,7 +56,8 @@ from llmlab.calibrate.prompted import (
     method_name,
 )
 from llmlab.errors import ConfigError, InputError, TokenizerError
-from llmlab.metrics import DEFAULT_BINS, check_labels, evaluate
+from llmlab.metrics import (DEFAULT_BINS, check_labels, evaluate, report_value,
+                            smooth_ece_interval)
 
 __all__ = ["ALL_METHODS", "CONTENT_FREE", "METHODS", "PromptClassifier", "plot_bias",
            "random_word_strings", "report_row", "sample_demonstrations"]
@@ -558,12 +559,13 @@ class PromptClassifier:
         n_samples: int = 20,
         seed: int = 0,
         n_bins: int = DEFAULT_BINS,
-        smece: bool = False,
+        smece: bool = True,
         level: float = 0.95,
         n_boot: int = 200,
     ) -> pl.DataFrame:
         """Every method side by side: accuracy, macro-F1, top-label ECE (``n_bins``
-        equal-width bins) and NLL, one row per method (``methods="all"``: every method of
+        equal-width bins), smooth ECE with its ``level`` bootstrap interval and NLL, one row
+        per method (``methods="all"``: every method of
         :data:`ALL_METHODS`; default: :data:`METHODS`).
 
         The texts are scored once. Unsupervised methods: "domain" draws its random words from
@@ -571,11 +573,14 @@ class PromptClassifier:
         (and "hidden") are fitted on ``fit_texts`` / ``fit_labels`` when given, else
         cross-fitted: ``folds`` seeded folds of ``texts`` (stratified by label), each
         predicted by a calibrator fitted on the others, so no text is predicted by a map
-        that saw its label. ``smece=True`` adds the smooth ECE (Blasiok and Nakkiran 2024)
-        with its bootstrap interval at ``level`` (``smece``, ``smece_low``, ``smece_high``).
+        that saw its label. The smooth ECE is Blasiok and Nakkiran's (ICLR 2024), top-label,
+        with a percentile bootstrap interval of ``n_boot`` resamples seeded with ``seed``
+        (columns ``smece``, ``smece_low``, ``smece_high``; ``smece=False`` leaves them out).
         The classifier's own calibration is left as it is.
 
-        >>> clf.calibration_report(test.texts, test.labels, methods="all", smece=True)  # doctest: +SKIP
+        Columns: ``method, accuracy, macro_f1, ece, smece, smece_low, smece_high, nll``.
+
+        >>> clf.calibration_report(test.texts, test.labels, methods="all")  # doctest: +SKIP
         """
         texts = _check_texts(texts)
         y = check_labels(labels, len(texts), self.n_classes)
@@ -846,47 +851,27 @@ def _cross_fit(cal: Calibrator, x: np.ndarray, y: np.ndarray, folds: int,
 
 
 def report_row(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = DEFAULT_BINS,
-               smece: bool = False, level: float = 0.95, n_boot: int = 200,
+               smece: bool = True, level: float = 0.95, n_boot: int = 200,
                seed: int = 0) -> dict[str, float]:
-    """accuracy, macro_f1, ece (top-label, equal-width bins), nll from :func:`llmlab.evaluate`
-    (and smece, smece_low, smece_high with ``smece=True``)."""
+    """One row of :meth:`PromptClassifier.calibration_report`: accuracy, macro_f1, ece
+    (top-label, ``n_bins`` equal-width bins), then with ``smece=True`` the top-label smooth
+    ECE and its bootstrap interval at ``level`` (smece, smece_low, smece_high;
+    :func:`llmlab.metrics.smooth_ece_interval`), then nll.
+
+    >>> row = report_row(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]), smece=False)
+    >>> row["accuracy"], row["ece"]
+    (0.5, 0.45)
+    """
     report = evaluate(probs, labels, n_bins=n_bins, kind="probs")
-    row = {"accuracy": _pick(report, "accuracy"), "macro_f1": _pick(report, "f1", "macro"),
-           "ece": _pick(report, "ece", "top_label", "equal_width"),
-           "nll": _pick(report, "nll")}
+    row = {"accuracy": report_value(report, "accuracy"),
+           "macro_f1": report_value(report, "f1", "macro"),
+           "ece": report_value(report, "ece", "top_label", "equal_width")}
     if smece:
-        row.update(_smece(report, probs, labels, level, n_boot, seed))
+        value, low, high = smooth_ece_interval(probs, labels, level=level, n_boot=n_boot,
+                                               seed=seed, kind="probs", variant="top_label")
+        row.update(smece=value, smece_low=low, smece_high=high)
+    row["nll"] = report_value(report, "nll")
     return row
-
-
-def _pick(report: pl.DataFrame, metric: str, variant: str | None = None,
-          scheme: str | None = None) -> float | None:
-    rows = report.filter(pl.col("metric") == metric)
-    if variant is not None:
-        rows = rows.filter(pl.col("variant") == variant)
-    if scheme is not None:
-        rows = rows.filter(pl.col("scheme") == scheme)
-    return rows["value"][0] if rows.height else None
-
-
-def _smece(report: pl.DataFrame, probs: np.ndarray, labels: np.ndarray, level: float,
-           n_boot: int, seed: int) -> dict[str, float | None]:
-    """smECE from the evaluate() report (or llmlab.metrics.smooth_ece) and its interval."""
-    from llmlab import metrics
-
-    value = next((_pick(report, name, "top_label") for name in ("smece", "smooth_ece")
-                  if _pick(report, name, "top_label") is not None), None)
-    low = high = None
-    if hasattr(metrics, "smooth_ece_interval"):
-        value_ci, low, high = metrics.smooth_ece_interval(probs, labels, level=level,
-                                                          n_boot=n_boot, seed=seed)
-        value = value_ci if value is None else value
-    elif value is None and hasattr(metrics, "smooth_ece"):
-        value = metrics.smooth_ece(probs, labels)
-    if value is None:
-        raise InputError("smece=True needs llmlab.metrics.smooth_ece, which this llmlab does "
-                         "not have yet; call calibration_report without smece.")
-    return {"smece": float(value), "smece_low": low, "smece_high": high}
 
 
 def plot_bias(report: pl.DataFrame) -> Any:

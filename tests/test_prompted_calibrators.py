@@ -375,8 +375,9 @@ def test_a_loaded_calibrator_is_used_as_is(clf, tmp_path):
 def test_calibration_report_of_every_method(clf):
     report = clf.calibration_report(TEXTS, TEXT_LABELS, methods="all", folds=3, n_samples=4)
     assert report["method"].to_list() == list(ALL_METHODS)
-    assert report.columns == ["method", "accuracy", "macro_f1", "ece", "nll"]
-    assert report.select(pl.all().exclude("method").is_finite().all()).row(0) == (True,) * 4
+    assert report.columns == ["method", "accuracy", "macro_f1", "ece", "smece", "smece_low",
+                              "smece_high", "nll"]
+    assert report.select(pl.all().exclude("method").is_finite().all()).row(0) == (True,) * 7
     row = report.filter(pl.col("method") == "batch").row(0, named=True)
     expected = cal.BatchCalibration().fit(np.log(softmax(clf.label_scores(TEXTS))))
     probs = expected.transform(np.log(softmax(clf.label_scores(TEXTS))))

@@ -1,5 +1,6 @@
 """PromptClassifier: label scores with the shared-prefix KV cache against plain forwards (and
-against transformers for an imported GPT-2), the three calibrations, and its errors."""
+against transformers for an imported GPT-2), the three prior-division calibrations, the
+calibration report, and its errors (the other calibrators: test_prompted_calibrators.py)."""
 
 from __future__ import annotations
 
@@ -169,16 +170,22 @@ def test_calibration_report_and_spread(clf):
     labels = [1, 0, 1, 2, 1]
     report = clf.calibration_report(TEXTS, labels)
     assert report["method"].to_list() == ["none", "contextual", "domain", "batch"]
-    assert report.columns == ["method", "accuracy", "macro_f1", "ece", "nll"]
+    assert report.columns == ["method", "accuracy", "macro_f1", "ece", "smece", "smece_low",
+                              "smece_high", "nll"]
     base = clf.evaluate(TEXTS, labels)
     acc = base.filter(pl.col("metric") == "accuracy")["value"].item()
     assert report["accuracy"][0] == pytest.approx(acc)
+    smece = llmlab.metrics.smooth_ece(clf.predict_proba(TEXTS), labels, variant="top_label")
+    assert report["smece"][0] == pytest.approx(smece)
+    assert (report["smece_low"] <= report["smece"]).all()
+    assert (report["smece"] <= report["smece_high"]).all()
     runs = clf.spread(TEXTS, labels, seeds=3, methods=("none", "batch"), per_run=True)
     assert runs.height == 6 and set(runs["seed"]) == {0, 1, 2}
     pool = LabelledTexts(["good", "bad", "meh", "great", "awful"], [1, 0, 2, 1, 0])
     summary = clf.spread(TEXTS, labels, seeds=[0, 1], pool=pool, k=2, methods=("none",))
-    assert summary.columns == ["method", "accuracy_mean", "macro_f1_mean", "ece_mean", "nll_mean",
-                               "accuracy_std", "macro_f1_std", "ece_std", "nll_std", "runs"]
+    metrics = ["accuracy", "macro_f1", "ece", "smece", "smece_low", "smece_high", "nll"]
+    assert summary.columns == ["method", *[f"{m}_mean" for m in metrics],
+                               *[f"{m}_std" for m in metrics], "runs"]
     assert summary["runs"].item() == 2
 
 
