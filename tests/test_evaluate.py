@@ -462,9 +462,11 @@ def test_smooth_curve_per_class_and_top_label(multi):
 
 
 @pytest.mark.parametrize("call, options, message", [
-    ("smooth_ece", {"bandwidth": 0.0}, "bandwidth must be a number > 0"),
-    ("smooth_ece", {"bandwidth": -0.1}, "bandwidth must be a number > 0"),
-    ("smooth_ece", {"bandwidth": float("nan")}, "bandwidth must be a number > 0"),
+    ("smooth_ece", {"bandwidth": 0.0}, "bandwidth must be a number >= 0.001"),
+    ("smooth_ece", {"bandwidth": -0.1}, "bandwidth must be a number >= 0.001"),
+    ("smooth_ece", {"bandwidth": float("nan")}, "bandwidth must be a number >= 0.001"),
+    ("smooth_ece", {"bandwidth": 1e-4}, "grid resolves no finer"),
+    ("smooth_ece", {"bandwidth": "0.1"}, "bandwidth must be a number"),
     ("smooth_ece", {"variant": "bogus"}, "variant='bogus' is not one of"),
     ("smooth_ece", {"variant": "positive_class"}, "needs 2 classes, the scores have 4"),
     ("smooth_ece_interval", {"level": 0.0}, "level must be a number strictly between 0 and 1"),
