@@ -56,8 +56,7 @@ from llmlab.calibrate.prompted import (
     method_name,
 )
 from llmlab.errors import ConfigError, InputError, TokenizerError
-from llmlab.metrics import (DEFAULT_BINS, check_labels, evaluate, report_value,
-                            smooth_ece_interval)
+from llmlab.metrics import DEFAULT_BINS, check_labels, evaluate, report_value, smooth_ece_interval
 
 __all__ = ["ALL_METHODS", "CONTENT_FREE", "METHODS", "PromptClassifier", "plot_bias",
            "random_word_strings", "report_row", "sample_demonstrations"]
@@ -466,12 +465,12 @@ class PromptClassifier:
         >>> clf.calibrate("prototypical", texts=unlabelled).predict(test.texts)  # doctest: +SKIP
         """
         cal = make_calibrator(method, self.n_classes, **settings)
-        self._calibrator, self._per_call = self._fit(cal, texts, labels, content_free,
-                                                     n_samples, seed)
+        self._calibrator, self._per_call = self._fit(
+            cal, texts, labels, content_free=content_free, n_samples=n_samples, seed=seed)
         return self
 
-    def _fit(self, cal: Calibrator, texts: Sequence[str] | None, labels: Any,
-             content_free: Sequence[str], n_samples: int, seed: int, *,
+    def _fit(self, cal: Calibrator, texts: Sequence[str] | None, labels: Any, *,
+             content_free: Sequence[str], n_samples: int, seed: int,
              scores_of_texts: np.ndarray | None = None) -> tuple[Calibrator, bool]:
         """(fitted calibrator, whether it is batch calibration per call).
         ``scores_of_texts``: the label log-probabilities of ``texts``, when already known."""
@@ -490,10 +489,11 @@ class PromptClassifier:
             return cal, True
         if inputs == "texts" and scores_of_texts is not None:
             return cal.fit(scores_of_texts, kind="logits"), False
-        fit_on = self._unlabelled_inputs(cal, texts, content_free, n_samples, seed)
+        fit_on = self._unlabelled_inputs(cal, texts, content_free=content_free,
+                                         n_samples=n_samples, seed=seed)
         return cal.fit(self._log_probs(fit_on), kind="logits"), False
 
-    def _unlabelled_inputs(self, cal: Calibrator, texts: Sequence[str] | None,
+    def _unlabelled_inputs(self, cal: Calibrator, texts: Sequence[str] | None, *,
                            content_free: Sequence[str], n_samples: int, seed: int) -> list[str]:
         """The texts an unsupervised method's prior is estimated from."""
         inputs = inputs_of(cal)
@@ -588,8 +588,8 @@ class PromptClassifier:
         rows = []
         for method in _method_list(methods):
             cal = make_calibrator(method, self.n_classes)
-            lp = self._report_log_probs(cal, test, held_out, folds, content_free, n_samples,
-                                        seed)
+            lp = self._report_log_probs(cal, test, held_out, folds=folds, seed=seed,
+                                        content_free=content_free, n_samples=n_samples)
             rows.append({"method": method_name(cal),
                          **report_row(np.exp(lp), y, n_bins=n_bins, smece=smece, level=level,
                                       n_boot=n_boot, seed=seed)})
@@ -606,7 +606,7 @@ class PromptClassifier:
                                                        self.n_classes, "fit_labels"))
 
     def _report_log_probs(self, cal: Calibrator, test: _Features, held_out: _Features | None,
-                          folds: int, content_free: Sequence[str], n_samples: int,
+                          *, folds: int, content_free: Sequence[str], n_samples: int,
                           seed: int) -> np.ndarray:
         """Calibrated log-probabilities of the report's texts under one method."""
         supervised = inputs_of(cal) in ("labelled", "hidden")
@@ -616,7 +616,8 @@ class PromptClassifier:
             cal = _fresh(cal).fit(held_out.of(cal), held_out.labels, kind="logits")
         else:
             cal, _ = self._fit(cal if cal.is_fitted else _fresh(cal), test.texts, None,
-                               content_free, n_samples, seed, scores_of_texts=test.of(cal))
+                               content_free=content_free, n_samples=n_samples, seed=seed,
+                               scores_of_texts=test.of(cal))
         return cal.transform_log_probs(test.of(cal), kind="logits")
 
     def bias_report(

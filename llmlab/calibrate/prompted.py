@@ -42,8 +42,13 @@ import torch.nn.functional as F
 
 from llmlab.calibrate.base import REGISTRY, Calibrator, _like_input
 from llmlab.calibrate.binning import HistogramBinning, IsotonicCalibration
-from llmlab.calibrate.scaling import (MatrixScaling, PlattScaling, TemperatureScaling,
-                                     VectorScaling, _minimise)
+from llmlab.calibrate.scaling import (
+    MatrixScaling,
+    PlattScaling,
+    TemperatureScaling,
+    VectorScaling,
+    _minimise,
+)
 from llmlab.errors import InputError
 from llmlab.metrics import Kind, Scores, check_labels, prepare, to_numpy
 
@@ -52,7 +57,7 @@ __all__ = [
     "GenerativeCalibration", "HiddenStateCalibration", "LinearProbeCalibration",
     "NoCalibration", "PriorAdaptation", "PromptCalibrator", "PrototypicalCalibration",
     "METHODS", "SupervisedCalibration", "inputs_of", "log_mean_prob", "log_softmax",
-    "make_calibrator",
+    "make_calibrator", "match_clusters", "method_name", "one_vs_rest_logits",
 ]
 
 
@@ -258,9 +263,11 @@ class PriorAdaptation(PromptCalibrator):
             raise InputError(f"prior has {len(target)} values for {k} labels; pass one per "
                              "label.")
         lp, beta = s.log_probs, np.zeros(k)
-        for self.iterations in range(1, self.max_iter + 1):
+        self.iterations = 0
+        while self.iterations < self.max_iter:
             step = np.log(target) - log_mean_prob(log_softmax(lp + beta))
             beta += step
+            self.iterations += 1
             if np.abs(step).max() < self.tol:
                 break
         self.shift = beta - beta.mean()
