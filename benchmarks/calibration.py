@@ -355,9 +355,10 @@ def cache_root(args) -> Path:
     return Path(root) / "bench-calibration"
 
 
-def cached_real_lm(max_bytes: float = 4e9, cache_dir: Path | None = None,
+def cached_real_lm(max_bytes: float = 1.5e9, cache_dir: Path | None = None,
                    ) -> tuple[str, Path] | None:
-    """The largest causal LM in the Hugging Face cache that llmlab loads (never downloads):
+    """The largest causal LM in the Hugging Face cache that llmlab loads (never downloads)
+    and that is at most ``max_bytes`` on disk (bigger ones would take hours on a CPU here):
     ``(repo id, snapshot folder)``, or None when the cache holds none.
 
     >>> cached_real_lm()                           # doctest: +SKIP
@@ -459,16 +460,33 @@ def method_runs(clf_of: Any, texts: list[str], labels: np.ndarray, sets: list[li
     cross-fitted on 5 folds of the texts)."""
     import warnings
 
+    from llmlab.errors import InputError
+
     runs: dict[str, dict[str, list[float]]] = {m: {c: [] for c in TABLE_METRICS}
                                                for m in methods}
     for seed, demos in enumerate(sets):
+        clf = clf_of(demos)
+
+        def report(which: list[str], clf=clf, seed=seed) -> Any:
+            return clf.calibration_report(texts, labels, methods=which, n_boot=n_boot,
+                                          seed=seed)
+
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = clf_of(demos).calibration_report(texts, labels, methods=list(methods),
-                                                      n_boot=n_boot, seed=seed)
+            try:
+                rows = list(report(list(methods)).iter_rows(named=True))
+            except InputError:  # one method cannot be fit here: the others still count
+                rows = []
+                for method in methods:
+                    try:
+                        rows += list(report([method]).iter_rows(named=True))
+                    except InputError as err:
+                        log(f"    seed {seed}: {method} failed: {err}")
+                        rows.append({"method": method, **dict.fromkeys(TABLE_METRICS,
+                                                                       float("nan"))})
         for w in {str(w.message) for w in caught}:
             log(f"    seed {seed}: warning: {w[:160]}")
-        for row in report.iter_rows(named=True):
+        for row in rows:
             for c in TABLE_METRICS:
                 runs[row["method"]][c].append(row[c])
     return runs
@@ -480,23 +498,33 @@ def summarise(runs: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
     for method, values in runs.items():
         row: dict[str, Any] = {"method": method}
         for c, v in values.items():
-            row[f"{c}_mean"], row[f"{c}_std"] = statistics.mean(v), std(v)
+            ok = [x for x in v if not np.isnan(x)]  # a failed fit counts as missing
+            row[f"{c}_mean"] = statistics.mean(ok) if ok else float("nan")
+            row[f"{c}_std"] = std(ok) if ok else float("nan")
+        row["runs"] = min(sum(not np.isnan(x) for x in v) for v in values.values())
         rows.append(row)
     return rows
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The rows of :func:`summarise` as a markdown table, mean ± std, the best mean in bold."""
-    best = {c: (max if c in ("accuracy", "macro_f1") else min)(r[f"{c}_mean"] for r in rows)
-            for c in TABLE_METRICS}
+    best = {c: (max if c in ("accuracy", "macro_f1") else min)(
+        (r[f"{c}_mean"] for r in rows if not np.isnan(r[f"{c}_mean"])), default=None)
+        for c in TABLE_METRICS}
+    max_runs = max((r.get("runs") or 0) for r in rows)
     lines = ["| method | " + " | ".join(TABLE_METRICS.values()) + " |",
              "|---|" + "---|" * len(TABLE_METRICS)]
     for r in rows:
         cells = []
         for c in TABLE_METRICS:
+            if np.isnan(r[f"{c}_mean"]):
+                cells.append("failed")
+                continue
             cell = f"{r[f'{c}_mean']:.3f} ± {r[f'{c}_std']:.3f}"
             cells.append(f"**{cell}**" if r[f"{c}_mean"] == best[c] else cell)
-        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+        runs = r.get("runs")
+        method = r["method"] if runs in (None, max_runs) else f"{r['method']} ({runs} runs)"
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -542,7 +570,8 @@ def emit_table_rows(task: Task, rows: list[dict[str, Any]]) -> None:
         return
     none = by["none"]
     for metric, higher in (("accuracy", True), ("macro_f1", True), ("smece", False)):
-        pick = (max if higher else min)(rows, key=lambda r: r[f"{metric}_mean"])
+        fitted = [r for r in rows if not np.isnan(r[f"{metric}_mean"])]
+        pick = (max if higher else min)(fitted, key=lambda r: r[f"{metric}_mean"])
         emit(BENCH, f"table_{task.name}_best_{metric}_{pick['method']}", metric,
              pick[f"{metric}_mean"], none[f"{metric}_mean"], "none (uncalibrated)",
              higher_is_better=higher, target=1.0, digits=4)

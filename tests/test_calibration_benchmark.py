@@ -97,6 +97,20 @@ def test_method_runs_summarise_and_markdown(bench, toy, capsys):
                for o in out)
 
 
+def test_a_method_that_cannot_be_fit_is_marked_failed_and_the_others_kept(bench, toy):
+    task, data, clf_of = toy
+    sets = [[(GOOD[0], 1)], [(BAD[0], 0)]]
+    texts, labels = ["dull", "fun", "meh"], np.array([0, 1, 0])  # prototypical needs 4
+    runs = bench.method_runs(clf_of, texts, labels, sets, methods=["none", "prototypical"],
+                             n_boot=10)
+    assert not np.isnan(runs["none"]["accuracy"]).any()
+    assert np.isnan(runs["prototypical"]["accuracy"]).all()
+    rows = bench.summarise(runs)
+    table = bench.markdown_table(rows)
+    assert "| prototypical (0 runs) | failed | failed | failed | failed |" in table
+    assert "| none | **" in table
+
+
 def test_synthetic_log_probs_and_every_method_fits_them(bench):
     from llmlab.calibrate.prompted import inputs_of, make_calibrator
     from llmlab.prompting import ALL_METHODS
