@@ -39,7 +39,7 @@ import torch
 
 FIRST_WAIT = 4  # tokens before the first probe
 MAX_WAIT = 4096  # most tokens between probes
-PROBE_BUDGET = 0.03  # the share of decode time that lost probes may cost
+PROBE_BUDGET = 0.01  # the share of decode time that lost probes may cost
 PROBE_TOKENS = 3  # tokens timed at the other count
 WIN = 0.9  # a probe wins when its median token is under 90% of the current one's
 CLEAR_LOSS = 1.5  # a probe token this much slower than the current median ends the probe
