@@ -174,10 +174,12 @@ def prompt_corpus(train, seed: int, epochs: int, template: str = TEMPLATE,
 
 
 def train_prompted_lm(args, train, dev, tok, corpus: str, *, n_labels: int = 2,
-                      classifier_steps: int | None = None, lm_steps: int | None = None):
+                      classifier_steps: int | None = None, lm_steps: int | None = None,
+                      seq_len: int = 256):
     """A small causal LM trained on the prompt corpus (by default warm-started from the trunk
-    of a classifier trained on the same train split; see the module docstring)."""
-    seq_len = 256
+    of a classifier trained on the same train split; see the module docstring), on windows
+    of ``seq_len`` tokens (``16 * 256`` tokens a step whatever the window)."""
+    batch = max(1, 16 * 256 // seq_len)
     base = dict(family="gpt", vocab_size=tok.vocab_size, context_length=seq_len, n_layer=2,
                 n_head=4, d_model=128)
     lm = llmlab.build_model(llmlab.ModelConfig(**base, dropout=0.0), seed=0)
@@ -200,12 +202,12 @@ def train_prompted_lm(args, train, dev, tok, corpus: str, *, n_labels: int = 2,
         start = time.perf_counter()
         steps = lm_steps or (100 if quick else 300)
         data = CausalLMData.from_text(corpus, tok, seq_len=seq_len, val_fraction=0.02)
-        run = llmlab.Trainer(lm, data, max_steps=steps, batch_size=16, lr=1e-3, warmup_steps=20,
+        run = llmlab.Trainer(lm, data, max_steps=steps, batch_size=batch, lr=1e-3, warmup_steps=20,
                              eval_interval=steps, eval_batches=10, run_dir=runs,
                              progress=False).fit()
         val = run.metrics["val/loss"].drop_nulls()[-1]
     log(f"prompted: {lm.num_params() / 1e6:.2f}M-parameter GPT LM ({args.lm_init} init), "
-        f"{steps} steps of {16 * seq_len} tokens in {time.perf_counter() - start:.0f} s "
+        f"{steps} steps of {batch * seq_len} tokens in {time.perf_counter() - start:.0f} s "
         f"(val loss {val:.3f})")
     return lm.eval()
 
@@ -313,6 +315,8 @@ class Task:
     title: str
     template: str
     words: tuple[str, ...]
+    #: the trained LM's context: 4 AG News demonstrations and an article need 512 tokens
+    context: int = 256
 
 
 TASKS = {
@@ -320,7 +324,7 @@ TASKS = {
     "trec": Task("trec", "TREC", "Question: {text}\nAnswer type: {label}\n",
                  ("abbreviation", "description", "entity", "person", "location", "number")),
     "agnews": Task("agnews", "AG News", "Article: {text}\nTopic: {label}\n",
-                   ("world", "sports", "business", "science")),
+                   ("world", "sports", "business", "science"), context=512),
 }
 #: the columns of the table (calibration_report's names) and how they are printed
 TABLE_METRICS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "ece": "ECE",
@@ -414,9 +418,10 @@ def trained_task_lm(args, task: Task) -> tuple[Any, Any, str]:
     """A 2-layer GPT LM trained on ``task``'s train texts written as prompts (the
     ``prompted`` case's recipe), cached in ``cache_root(args)``."""
     steps = (150, 100) if args.quick else (300, 300)
-    folder = cache_root(args) / f"{task.name}-{args.lm_init}-{steps[0]}-{steps[1]}-v1"
+    ctx = "" if task.context == 256 else f"-ctx{task.context}"
+    folder = cache_root(args) / f"{task.name}-{args.lm_init}-{steps[0]}-{steps[1]}{ctx}-v1"
     what = (f"llmlab GPT LM trained here on {task.title} prompts (2 layers, width 128, "
-            f"{args.lm_init} init, {steps[0]} + {steps[1]} steps)")
+            f"context {task.context}, {args.lm_init} init, {steps[0]} + {steps[1]} steps)")
     if (folder / "model.safetensors").exists():
         log(f"table: reusing the {task.title} LM in {folder}")
         model, tok = llmlab.load(folder)
@@ -429,7 +434,8 @@ def trained_task_lm(args, task: Task) -> tuple[Any, Any, str]:
                            words=list(task.words))
     tok = llmlab.BPETokenizer.train(corpus, vocab_size=2000)
     model = train_prompted_lm(args, train, dev, tok, corpus, n_labels=len(task.words),
-                              classifier_steps=steps[0], lm_steps=steps[1])
+                              classifier_steps=steps[0], lm_steps=steps[1],
+                              seq_len=task.context)
     llmlab.save(model, folder, tokenizer=tok)
     return model, tok, what
 
@@ -449,6 +455,10 @@ def table_inputs(task: Task, train: Any, test: Any, clf_of: Any, *, n_texts: int
     label = max(len(tok.encode(" " + w)) for w in task.words)
     fits = [i for i, t in enumerate(test.texts)
             if block + len(tok.encode(t)) + label + 8 <= context]
+    if not fits:
+        raise ValueError(f"no {task.title} test text fits a context of {context} tokens after "
+                         f"{shots} demonstrations ({block} tokens); use fewer --shots or a "
+                         "model with a longer context")
     rows = random.Random(0).sample(fits, min(n_texts, len(fits)))
     return [test.texts[i] for i in rows], np.array([test.labels[i] for i in rows]), sets
 
@@ -571,6 +581,8 @@ def emit_table_rows(task: Task, rows: list[dict[str, Any]]) -> None:
     none = by["none"]
     for metric, higher in (("accuracy", True), ("macro_f1", True), ("smece", False)):
         fitted = [r for r in rows if not np.isnan(r[f"{metric}_mean"])]
+        if not fitted or np.isnan(none[f"{metric}_mean"]):
+            continue
         pick = (max if higher else min)(fitted, key=lambda r: r[f"{metric}_mean"])
         emit(BENCH, f"table_{task.name}_best_{metric}_{pick['method']}", metric,
              pick[f"{metric}_mean"], none[f"{metric}_mean"], "none (uncalibrated)",
@@ -613,8 +625,8 @@ def case_fit_time(args) -> None:
         seconds = statistics.median(samples)
         log(f"fit time {method:<13} {seconds * 1e3:9.2f} ms (median of {iters}, max "
             f"{max(samples) * 1e3:.2f} ms)")
-        emit(BENCH, f"fit_1000_{method}", "s", seconds, 1.0, "target: 1 s",
-             higher_is_better=False, target=1.0, digits=5)
+        emit(BENCH, f"fit_1000_{method}", "ms", seconds * 1e3, 1000.0, "target: 1 s",
+             higher_is_better=False, target=1.0, digits=3)
     sampling_cost(args)
 
 
@@ -634,8 +646,8 @@ def sampling_cost(args) -> None:
     per_text = (time.perf_counter() - start) / n
     log(f"generative calibration: sampling {n} texts on {what}: {per_text * 1e3:.1f} ms per "
         f"text (the default n_samples=20 costs {20 * per_text:.2f} s)")
-    emit(BENCH, "generative_sampling_per_text", "s/text", per_text, 1.0, "informational",
-         higher_is_better=False, target=1.0, digits=5)
+    emit(BENCH, "generative_sampling_per_text", "ms/text", per_text * 1e3, 1000.0,
+         "informational (1 s a text)", higher_is_better=False, target=1.0, digits=2)
 
 
 CASES = {"finetune": case_finetune, "prompted": case_prompted, "speed": case_speed,
