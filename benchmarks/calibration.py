@@ -386,7 +386,7 @@ def cached_real_lm(max_bytes: float = 1.5e9, cache_dir: Path | None = None,
             if not (config.is_file() and weights):
                 continue
             arch = json.loads(config.read_text()).get("architectures") or [""]
-            if arch[0].endswith("ForCausalLM"):
+            if arch[0].endswith(("ForCausalLM", "LMHeadModel")):  # GPT2LMHeadModel too
                 found.append((repo.size_on_disk, repo.repo_id, Path(rev.snapshot_path)))
     for _, repo_id, path in sorted(found, reverse=True):
         try:

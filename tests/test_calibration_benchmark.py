@@ -130,3 +130,43 @@ def test_synthetic_log_probs_and_every_method_fits_them(bench):
 def test_no_cached_real_lm_in_an_empty_hugging_face_cache(bench, tmp_path):
     assert bench.cached_real_lm(cache_dir=tmp_path) is None
     assert bench.cached_real_lm(cache_dir=tmp_path / "missing") is None
+
+
+def fake_hub_cache(root: Path, repo_id: str, folder: Path) -> None:
+    """``folder``'s files laid out as the Hugging Face cache holds a downloaded repo: blobs,
+    a snapshot of links to them, and refs/main."""
+    import hashlib
+
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for file in folder.iterdir():
+        data = file.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / file.name).symlink_to(blob)
+
+
+def test_a_cached_causal_lm_is_found_and_loaded(bench, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from real_models import byte_bpe
+
+    folder = tmp_path / "gpt2"
+    tok = byte_bpe(["<|endoftext|>"])
+    transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
+                                         eos_token="<|endoftext|>").save_pretrained(folder)
+    config = transformers.GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=64,
+                                     n_embd=16, n_layer=1, n_head=2, bos_token_id=0,
+                                     eos_token_id=0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    cache = tmp_path / "hub"
+    fake_hub_cache(cache, "someone/tiny-gpt2", folder)
+    found = bench.cached_real_lm(cache_dir=cache)
+    assert found is not None and found[0] == "someone/tiny-gpt2"
+    model, _ = llmlab.load(found[1])
+    assert model.config.n_layer == 1
+    assert bench.cached_real_lm(max_bytes=10, cache_dir=cache) is None  # too big for a CPU
