@@ -132,3 +132,19 @@ def test_long_series_are_thinned_for_the_browser_but_kept_whole():
     assert chart.figure.data[1].mode == "lines+markers"
     assert len(chart.points("train/loss")[0]) == 10_000
     assert thin([1, 2, 3], [4, 5, 6], 5) == ([1, 2, 3], [4, 5, 6])
+
+
+def test_line_chart_keeps_the_whole_figure_in_the_synced_state_for_new_views():
+    """A view opened later (reload, second window, shown again) starts from the widget's
+    stored state; it must hold every trace drawn so far, not the figure at first display."""
+    chart = LineChart("loss", interval=0.0)
+    for step in range(1, 6):
+        chart.append("train/loss", step, 5.0 - step)
+    chart.set_series("val/loss", [2, 4], [3.5, 2.5])
+    stored = {trace["name"]: trace for trace in chart.figure._widget_data}
+    assert list(stored["train/loss"]["x"]) == [1, 2, 3, 4, 5]
+    assert list(stored["train/loss"]["y"]) == [4.0, 3.0, 2.0, 1.0, 0.0]
+    assert list(stored["val/loss"]["x"]) == [2, 4]
+    assert chart.figure._widget_layout["title"]["text"] == "loss"
+    chart.clear()
+    assert chart.figure._widget_data == []

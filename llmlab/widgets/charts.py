@@ -14,6 +14,7 @@ appended points and sends them in one ``batch_update`` at most every ``interval`
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -103,6 +104,7 @@ class LineChart(widgets.VBox):
             self._series.clear()
             self._dirty.clear()
             self.figure.data = ()
+            self._sync_views()
 
     def _draw(self) -> None:
         with self._lock:
@@ -118,6 +120,20 @@ class LineChart(widgets.VBox):
                     traces[name].x, traces[name].y = xs, ys
                     traces[name].mode = "lines+markers" if len(xs) <= MARKERS_UP_TO else "lines"
             self._dirty.clear()
+            self._sync_views()
+
+    def _sync_views(self) -> None:
+        """Store the whole figure in the widget's synced state, not only in the deltas.
+
+        plotly sends trace changes as one-off messages that only the views open at that
+        moment apply; a view opened later (a page reload, a second window, the widget shown
+        again) starts from the state stored in the widget model, which plotly refreshes only
+        when the figure itself is displayed. Without this, such a view would show the curve
+        as it was at first display, and every later delta would name traces it lacks.
+        """
+        figure = self.figure
+        figure._widget_data = copy.deepcopy(figure._data)
+        figure._widget_layout = copy.deepcopy(figure._layout_obj._props)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {len(xs)} points" for name, (xs, _) in self._series.items())
