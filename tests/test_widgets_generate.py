@@ -27,6 +27,7 @@ def model(tok):
 
 def widget(model, tok, **controls):
     w = GenerateWidget((model, tok))
+    w.slide.value = False
     w.prompt.value = "the "
     w.seed.value = "7"
     w.max_new_tokens.value = 12
@@ -106,7 +107,10 @@ def test_bad_options_show_the_librarys_message(model, tok):
     w = widget(model, tok, max_new_tokens=500)
     w.generate_button.click()
     w.wait(timeout=60)
-    assert "context_length" in w.status.message and "on_overflow='slide'" in w.status.message
+    assert "context_length" in w.status.message and "on_overflow" not in w.status.message
+    assert "tick 'slide past the context'" in w.status.message
+    assert "set 'max new tokens' to" in w.status.message and "max_new_tokens" not in \
+        w.status.message
     w = widget(model, tok, seed="abc")
     w.generate_button.click()
     w.wait(timeout=60)
@@ -128,3 +132,17 @@ def test_token_span_escapes_text_and_lists_alternatives():
     assert "p = 0.250" in span and "&#x27;&amp;&#x27; 0.200" in span
     assert "hsla(30," in span  # hue = 120 x probability
     assert token_span(TokenEvent(0, 1, 5, "\\xe2", "")) == ""
+
+
+def test_the_defaults_slide_past_the_context_and_an_empty_prompt_is_explained(model, tok):
+    w = GenerateWidget((model, tok))
+    assert w.slide.value and w.options()["on_overflow"] == "slide"
+    w.prompt.value, w.max_new_tokens.value, w.seed.value = "the ", 500, "1"
+    w.generate_button.click()
+    w.wait(timeout=120)
+    assert w.status.kind == "ok" and len(w.events) == 500   # longer than the context
+    w.prompt.value = ""
+    w.generate_button.click()
+    w.wait(timeout=60)
+    assert tok.bos_id is None  # a character tokenizer: nothing to start from
+    assert w.status.kind == "error" and "type a prompt" in w.status.message

@@ -203,3 +203,48 @@ def test_bf16_is_not_offered_on_a_cpu_without_it(data, tmp_path, monkeypatch):
     w = TrainerWidget(tiny_config(data, d_model=256, n_head=4), data, run_dir=tmp_path, **TINY)
     assert w.controls["mixed_precision"].value == "no"
     assert [v for _, v in w.controls["mixed_precision"].options] == ["no"]
+
+
+def enabled(w):
+    return {b.description for b in (w.start_button, w.pause_button, w.stop_button,
+                                    w.resume_button) if not b.disabled}
+
+
+def test_buttons_are_enabled_only_where_they_do_something(data, tmp_path):
+    w = widget(data, tmp_path, max_steps=100_000)
+    assert enabled(w) == {"Start"} and not w.fresh.disabled
+    w.start()
+    assert enabled(w) == {"Pause", "Stop"} and w.fresh.disabled
+    w.pause()
+    w.wait(timeout=60)
+    assert enabled(w) == {"Start", "Resume"}      # paused with a checkpoint
+    w.resume()
+    assert enabled(w) == {"Pause", "Stop"}
+    w.stop()
+    w.wait(timeout=60)
+    assert "Start" in enabled(w) and "Pause" not in enabled(w)
+    finished = widget(data, tmp_path)
+    finished.start()
+    finished.wait()
+    assert enabled(finished) == {"Start"}          # a finished run has nothing to resume
+
+
+def test_start_after_a_run_says_it_continues_or_starts_fresh(data, tmp_path):
+    w = widget(data, tmp_path, max_steps=3)
+    w.start()
+    first = w.wait()
+    w.start()
+    assert f"Continuing from the weights run {first.id} left" in w.status.message
+    second = w.wait()
+    assert second.metrics["train/loss"][0] < first.metrics["train/loss"][0]
+    trained = w.model
+    w.fresh.value = True
+    w.start()
+    assert "Fresh weights" in w.status.message and w.model is not trained
+    third = w.wait()
+    assert third.metrics["train/loss"][0] == pytest.approx(first.metrics["train/loss"][0],
+                                                           abs=1e-5)
+
+
+def test_the_sample_prompt_defaults_to_the_first_line_of_the_text(data, tmp_path):
+    assert widget(data, tmp_path).sample_prompt.value == "First Citizen:"

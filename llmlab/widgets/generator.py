@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import threading
 from typing import Any
 
 import ipywidgets as widgets
 
+from llmlab.errors import InputError
 from llmlab.widgets.sources import resolve_model
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.throttle import Throttle
@@ -43,7 +45,7 @@ class GenerateWidget(widgets.VBox):
         self._stop_requested = False
         self._thread: threading.Thread | None = None
         self._render_throttle = Throttle(self._render)
-        self.prompt = widgets.Textarea(placeholder="prompt (empty: start from bos)",
+        self.prompt = widgets.Textarea(placeholder="type a prompt",
                                        layout=widgets.Layout(width="100%", height="60px"))
         wide = {"description_width": "130px"}
         self.max_new_tokens = widgets.BoundedIntText(100, min=1, max=100_000, style=wide,
@@ -59,7 +61,7 @@ class GenerateWidget(widgets.VBox):
             1.0, min=0.0, max=100.0, step=0.1, style=wide, description="repetition penalty",
             tooltip="1 = off")
         self.seed = widgets.Text("", placeholder="random", style=wide, description="seed")
-        self.slide = widgets.Checkbox(False, description="slide past the context", indent=False,
+        self.slide = widgets.Checkbox(True, description="slide past the context", indent=False,
                                       tooltip="keep generating from the last tokens once the "
                                       "context is full (on_overflow='slide')")
         self.generate_button = widgets.Button(description="Generate", button_style="primary",
@@ -145,7 +147,10 @@ class GenerateWidget(widgets.VBox):
     def _generate_reporting(self) -> None:
         try:
             with self.status.reporting("generating"):
-                result = self.generate()
+                try:
+                    result = self.generate()
+                except InputError as err:
+                    raise InputError(in_widget_terms(str(err))) from None
                 self.status.show(self._summary(result), "ok")
         finally:
             self.generate_button.disabled, self.stop_button.disabled = False, True
@@ -170,6 +175,27 @@ class GenerateWidget(widgets.VBox):
         return f"GenerateWidget: {self.prompt.value + self.text!r}"
 
 
+#: The library's advice in its error messages, and what it is in this widget.
+_WIDGET_TERMS = (
+    (re.compile(r"[Pp]ass max_new_tokens=(\d+) or less"), r"set 'max new tokens' to \1 or less"),
+    (re.compile(r"pass on_overflow='slide'"), "tick 'slide past the context'"),
+    (re.compile(r"pass at least one token of text \(e\.g\. '\\n' for a character model\)"),
+     "type a prompt (a newline will do for a character model)"),
+    (re.compile(r"max_new_tokens=(\d+)"), r"max new tokens \1"),
+)
+
+
+def in_widget_terms(message: str) -> str:
+    """A generation error with its advice in terms of this widget's controls.
+
+    >>> in_widget_terms("Pass max_new_tokens=14 or less, or pass on_overflow='slide'.")
+    "set 'max new tokens' to 14 or less, or tick 'slide past the context'."
+    """
+    for pattern, words in _WIDGET_TERMS:
+        message = pattern.sub(words, message)
+    return message
+
+
 def token_span(event: Any) -> str:
     """One token as an HTML span: shaded by its probability, alternatives in the hover text.
 
@@ -177,7 +203,7 @@ def token_span(event: Any) -> str:
     >>> e = TokenEvent(0, 0, 7, "<b>", "<b>", logprob=0.0,
     ...                alternatives=[Alternative("<b>", 7, 0.0)])
     >>> token_span(e)[:54]
-    '<span style="background:hsla(120, 70%, 50%, 0.35)" ti'
+    '<span style="background:hsla(120, 70%, 50%, 0.35)" tit'
     """
     if not event.text:
         return ""  # an unfinished character: its text arrives with a later token

@@ -81,6 +81,11 @@ class TrainerWidget(widgets.VBox):
         self.pause_button = _button("Pause", "pause", "", self.pause)
         self.stop_button = _button("Stop", "stop", "danger", self.stop)
         self.resume_button = _button("Resume", "step-forward", "", self.resume)
+        self.fresh = widgets.Checkbox(
+            False, description="fresh weights", indent=False,
+            layout=widgets.Layout(width="auto"),
+            tooltip="Start from newly initialised weights instead of the ones the last run "
+                    "left")
         self.progress = widgets.IntProgress(0, min=0, max=self._settings.max_steps)
         self.stats = widgets.HTML()
         self.loss_chart = LineChart("loss", y_title="cross-entropy (nats)")
@@ -90,6 +95,7 @@ class TrainerWidget(widgets.VBox):
             self._attach_builder()
         super().__init__(self._layout())
         self.add_class("llmlab-trainer")
+        self._sync_buttons(running=False)
 
     # ------------------------------------------------------------------ model source API
     @property
@@ -124,7 +130,7 @@ class TrainerWidget(widgets.VBox):
             self._refuse_while_running("start")
             settings = self.train_config
             sample_every = self._sample_every()
-            notes = self._prepare_model(settings.seed)
+            notes = self._prepare_model(settings.seed, fresh=self.fresh.value)
             from llmlab.train import Trainer
 
             self.trainer = Trainer(self._model, self.data, settings, run_dir=self.run_dir,
@@ -201,9 +207,22 @@ class TrainerWidget(widgets.VBox):
                              "steps")
         return value
 
-    def _prepare_model(self, seed: int) -> list[str]:
-        """Make sure there is a model that fits the data; say what was changed."""
+    def _prepare_model(self, seed: int, fresh: bool = False) -> list[str]:
+        """Make sure there is a model that fits the data; say what was changed, and whether
+        the run starts from the weights the last one left."""
         notes = []
+        trained = self.run is not None and self._model is not None
+        if fresh and trained:
+            if self._builder is not None:
+                self._builder.build()       # on_build hands the new model to _on_build
+            else:
+                from llmlab.models import build_model
+
+                self._model = build_model(self._model.config, seed=seed)
+            return ["Fresh weights."]
+        if trained and (self._builder is None or self._model.config == self._builder.config):
+            notes.append(f"Continuing from the weights run {self.run.id} left (tick 'fresh "
+                         "weights' to start over).")
         if self._builder is not None:
             notes += self._fit_builder_vocab()
             if self._model is None or self._model.config != self._builder.config:
@@ -259,9 +278,20 @@ class TrainerWidget(widgets.VBox):
 
     def _launch(self, resume_from: str | None, sample_every: int) -> None:
         self._view.prepare(sample_every, self.sample_prompt.value)
+        self._sync_buttons(running=True)   # before the thread, which resets them when done
         self._thread = threading.Thread(target=self._fit, args=(resume_from,),
                                         name="llmlab-trainer-widget", daemon=True)
         self._thread.start()
+
+    def _sync_buttons(self, running: bool) -> None:
+        """Enable the buttons that do something now: Pause and Stop while training, Start
+        when idle, Resume when the last run was paused or stopped with a checkpoint."""
+        run = self.run
+        resumable = (not running and run is not None and run.status == "interrupted"
+                     and run.latest_checkpoint() is not None)
+        self.start_button.disabled = self.fresh.disabled = running
+        self.pause_button.disabled = self.stop_button.disabled = not running
+        self.resume_button.disabled = not resumable
 
     def _fit(self, resume_from: str | None) -> None:
         """The training thread: fit, then say how it ended."""
@@ -274,6 +304,7 @@ class TrainerWidget(widgets.VBox):
             raise
         finally:
             self._view.flush()
+            self._sync_buttons(running=False)
         for callback in self._end_callbacks:
             with self.status.reporting("after training"):
                 callback(self.run)
@@ -298,7 +329,7 @@ class TrainerWidget(widgets.VBox):
                                    grid_template_columns="repeat(3, minmax(240px, 1fr))",
                                    grid_gap="2px 12px"))
         buttons = widgets.HBox([self.start_button, self.pause_button, self.stop_button,
-                                self.resume_button])
+                                self.resume_button, self.fresh])
         return [grid, buttons, widgets.HBox([self.progress, self.stats]), self.status,
                 self.loss_chart, self.samples]
 
@@ -477,9 +508,16 @@ def _button(label: str, icon: str, style: str, action: Any) -> widgets.Button:
 
 
 def _default_prompt(data: Any) -> str:
-    """The first few tokens of the training text: a prompt the tokenizer surely encodes."""
+    """The first line of the training text (at most its first 40 characters, cut at a word):
+    a prompt the tokenizer surely encodes, e.g. "First Citizen:" for Shakespeare."""
     ids = getattr(data, "train_ids", None)
-    return "" if ids is None else data.tokenizer.decode(ids[:4].tolist())
+    if ids is None:
+        return ""
+    text = data.tokenizer.decode(ids[:64].tolist())
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if len(line) > 40:
+        line = line[:40].rsplit(" ", 1)[0] if " " in line[:40] else line[:40]
+    return line
 
 
 def _load_curves(chart: LineChart, run: Any, upto: int) -> None:
