@@ -63,11 +63,33 @@ def test_batch_calibration_divides_by_the_batch_mean():
                        fitted.transform(LP))
 
 
+def ucpa_from_scratch(lp, pi, steps):
+    """Estienne et al. 2023's UCPA iteration as written: gamma_i = 0, then repeatedly
+    beta_k = log pi_k - log((1/N) sum_i p_ik e^gamma_i), gamma_i = -log sum_k p_ik e^beta_k."""
+    p = np.exp(lp)
+    gamma = np.zeros(len(p))
+    for _ in range(steps):
+        beta = np.log(pi) - np.log((p * np.exp(gamma)[:, None]).mean(0))
+        gamma = -np.log((p * np.exp(beta)).sum(1))
+    return beta
+
+
+def soft_label_nll_grad(lp, beta, pi):
+    """Gradient (torch autograd) in beta of UCPA's ML objective with the label counts N_k
+    replaced by N pi_k: -(1/N) sum_i sum_k pi_k log softmax(log p_i + beta)_k."""
+    b = torch.tensor(beta, dtype=torch.float64, requires_grad=True)
+    q = torch.log_softmax(torch.from_numpy(lp) + b, dim=1)
+    (-(torch.from_numpy(np.asarray(pi, dtype=np.float64)) * q).sum(1).mean()).backward()
+    return b.grad.numpy()
+
+
 @pytest.mark.parametrize("target", [None, [0.5, 0.3, 0.2]])
 def test_prior_adaptation_matches_the_target_prior(target):
-    # Estienne et al. 2023: q_i = softmax(log p_i + beta), beta such that mean_i q_i = pi.
-    # From scratch: beta minimises the convex mean_i logsumexp(log p_i + beta) - pi . beta
-    # (its gradient is mean_i q_i - pi); plain gradient descent finds it.
+    # Estienne et al. 2023: log q_ik = log p_ik + beta_k + gamma_i, beta the fixed point of
+    # their iteration, where mean_i q_i = pi. From scratch: (1) their iteration written out
+    # above; (2) beta minimises the convex mean_i logsumexp(log p_i + beta) - pi . beta (its
+    # gradient is mean_i q_i - pi): plain gradient descent finds it; (3) autograd of that
+    # objective vanishes at the fitted beta.
     pi = np.full(3, 1 / 3) if target is None else np.array(target)
     beta = np.zeros(3)
     for _ in range(20000):
@@ -75,10 +97,51 @@ def test_prior_adaptation_matches_the_target_prior(target):
     fitted = cal.PriorAdaptation(prior=target).fit(LP)
     assert np.allclose(fitted.transform(LP), softmax(LP + beta), atol=1e-6)
     assert np.allclose(fitted.transform(LP).mean(0), pi, atol=1e-8)
+    assert np.allclose(fitted.shift, ucpa_from_scratch(LP, pi, 500), atol=1e-8)
+    assert np.abs(soft_label_nll_grad(LP, fitted.shift, pi)).max() < 1e-8
+    assert np.allclose(fitted.fitted_prior, pi)
+    # unnormalised label scores give the same map (gamma_i absorbs each row's constant)
+    assert np.allclose(cal.PriorAdaptation(prior=target).fit(LP - 3.0).transform(LP - 3.0),
+                       fitted.transform(LP))
     # batch calibration is its first step from beta = 0 (uniform target)
     if target is None:
         first = softmax(LP - np.log(P.mean(0)))
         assert np.allclose(cal.BatchCalibration().fit(LP).transform(LP), first)
+
+
+def test_naive_prior_adaptation_is_one_step():
+    # the paper's naive UCPA / SUCPA: one step from gamma = 0, q_ik ∝ p_ik pi_k / mean_i p_ik
+    pi = np.array([0.5, 0.3, 0.2])
+    naive = cal.PriorAdaptation(prior=list(pi), max_iter=1).fit(LP)
+    assert naive.iterations == 1
+    assert np.allclose(naive.shift, ucpa_from_scratch(LP, pi, 1))
+    assert np.allclose(naive.transform(LP), renorm(P * pi / P.mean(0)))
+    # and it stops early once converged, well inside max_iter
+    assert cal.PriorAdaptation(prior=list(pi)).fit(LP).iterations < 200
+
+
+def test_sucpa_takes_the_prior_from_label_frequencies():
+    # SUCPA: pi_k = N_k / N of the adaptation set's labels
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2])
+    freq = np.array([4, 2, 3]) / 9
+    fitted = cal.PriorAdaptation().fit(LP, y)
+    assert np.allclose(fitted.fitted_prior, freq)
+    assert np.allclose(fitted.transform(LP).mean(0), freq, atol=1e-8)
+    assert np.allclose(fitted.shift, ucpa_from_scratch(LP, freq, 500), atol=1e-8)
+    assert np.abs(soft_label_nll_grad(LP, fitted.shift, freq)).max() < 1e-8
+    assert np.allclose(fitted.transform(LP),
+                       cal.PriorAdaptation(prior=list(freq)).fit(LP).transform(LP))
+
+
+def test_prior_adaptation_bad_inputs():
+    with pytest.raises(InputError, match="both prior= and labels"):
+        cal.PriorAdaptation(prior=[0.4, 0.4, 0.2]).fit(LP, Y)
+    with pytest.raises(InputError, match=r"never show class\(es\) \[1\]"):
+        cal.PriorAdaptation().fit(LP, np.array([0, 0, 2, 0, 2, 0, 2, 2, 0]))
+    with pytest.raises(InputError, match="max_iter must be an int >= 1"):
+        cal.PriorAdaptation(max_iter=0)
+    with pytest.raises(InputError, match="prior has 2 values for 3 labels"):
+        cal.PriorAdaptation(prior=[0.5, 0.5]).fit(LP)
 
 
 def three_clusters(n=90, seed=0, bias=0.6):
@@ -259,6 +322,14 @@ def test_hidden_state_calibrator_round_trip(tmp_path):
     fitted = cal.HiddenStateCalibration(n_classes=3).fit(h, y)
     loaded = cal.HiddenStateCalibration.load(fitted.save(tmp_path / "hidden"))
     assert np.array_equal(loaded.transform(h), fitted.transform(h))
+
+
+def test_sucpa_round_trip_keeps_the_fitted_prior(tmp_path):
+    fitted = cal.PriorAdaptation(max_iter=3).fit(LP, np.array([0, 0, 0, 0, 1, 1, 2, 2, 2]))
+    loaded = cal.load(fitted.save(tmp_path / "sucpa"))
+    assert np.array_equal(loaded.fitted_prior, fitted.fitted_prior)
+    assert np.array_equal(loaded.transform(LP), fitted.transform(LP))
+    assert loaded.settings() == {"prior": None, "max_iter": 3, "tol": 1e-9}
 
 
 def test_loading_a_calibrator_of_another_kind_is_refused(tmp_path):

@@ -219,14 +219,34 @@ class GenerativeCalibration(_PriorDivision):
 
 
 class PriorAdaptation(PromptCalibrator):
-    """Unsupervised calibration through prior adaptation (Estienne et al. 2023, UCPA).
+    """Unsupervised calibration through prior adaptation, UCPA (Estienne, Ferrer, Vera and
+    Piantanida 2023, "Unsupervised Calibration through Prior Adaptation for Text
+    Classification using Large Language Models", RANLP student workshop, arXiv 2307.06713).
 
-    The model's label probabilities carry an unknown prior; UCPA finds the shift ``beta`` of
-    the log-probabilities that makes the calibrated posteriors ``q_i = softmax(log p_i +
-    beta)`` average to the target prior ``pi`` on the unlabelled texts (uniform by default,
-    or ``prior=[...]``): the fixed point of ``beta <- beta + log pi - log mean_i q_i``, the
-    prior-estimation step of Saerens et al. (2002) run until the mean posterior matches.
-    Batch calibration is its first step.
+    The calibrated posterior is the model's posterior ``p_ik = p(y_k | q_i, context)`` with a
+    per-class log-prior correction, the paper's affine calibration with its scale fixed at 1:
+
+        log q_ik = log p_ik + beta_k + gamma_i,    gamma_i = -log sum_j p_ij exp(beta_j)
+
+    (``gamma_i`` normalises row i). ``beta`` is the fixed point of the paper's iteration over
+    the N unlabelled adaptation queries, started from ``gamma_i = 0``:
+
+        beta_k <- log pi_k - log( (1/N) sum_i p_ik exp(gamma_i) ),  then gamma from beta,
+
+    run until ``beta`` moves by less than ``tol`` (llmlab's stopping rule; at most
+    ``max_iter`` steps). At the fixed point ``mean_i q_ik = pi_k``; equivalently ``beta``
+    minimises the convex maximum-likelihood (logistic-regression) objective with the
+    unknown label counts ``N_k`` replaced by ``N pi_k``: ``-(1/N) sum_i sum_k pi_k log q_ik``, whose gradient in
+    ``beta_k`` is ``mean_i q_ik - pi_k``. The target prior ``pi``:
+
+    - UCPA: uniform (the default);
+    - SUCPA: the task's class frequencies ``N_k / N``: ``prior=[...]``, or
+      ``fit(log_probs, labels)`` counts them from the labels (every class must occur);
+    - the naive variants: ``max_iter=1``, one step from ``gamma = 0``, i.e.
+      ``q_ik ∝ p_ik pi_k / mean_i p_ik`` (batch calibration when ``pi`` is uniform).
+
+    Sources: the paper's abstract and the authors' public code; the method section itself
+    could not be read here, so its equation numbers are not cited.
 
     >>> PriorAdaptation().fit(test_log_probs).transform(test_log_probs).mean(0)  # doctest: +SKIP
     array([0.5, 0.5])
@@ -238,42 +258,81 @@ class PriorAdaptation(PromptCalibrator):
                  tol: float = 1e-9) -> None:
         super().__init__()
         if prior is not None:
-            p = np.asarray(prior, dtype=np.float64)
-            if p.ndim != 1 or (p <= 0).any() or abs(p.sum() - 1) > 1e-6:
-                raise InputError(f"prior must be positive probabilities summing to 1, got "
-                                 f"{prior!r}; e.g. prior=[0.5, 0.5] (None = uniform).")
-            prior = [float(v) for v in p]
+            prior = [float(v) for v in _check_prior(prior)]
+        if (not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool)
+                or max_iter < 1):
+            raise InputError(f"max_iter must be an int >= 1, got {max_iter!r} (1 = the "
+                             "paper's naive, one-step variant).")
         self.target, self.max_iter, self.tol = prior, int(max_iter), float(tol)
         self.shift: np.ndarray | None = None
+        self.fitted_prior: np.ndarray | None = None
         self.iterations = 0
 
     def settings(self) -> dict[str, Any]:
         return {"prior": self.target, "max_iter": self.max_iter, "tol": self.tol}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"shift": self.shift}
+        out = {"shift": self.shift}
+        if self.fitted_prior is not None:  # None on one saved before it was kept
+            out["fitted_prior"] = self.fitted_prior
+        return out
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.shift = arrays["shift"]
+        self.fitted_prior = arrays.get("fitted_prior")
 
     def _fit(self, s: Scores) -> None:
+        pi = self._target_prior(s)
+        beta, self.iterations = _ucpa_shift(s.log_probs, np.log(pi), self.max_iter, self.tol)
+        self.shift, self.fitted_prior = beta, pi
+
+    def _target_prior(self, s: Scores) -> np.ndarray:
+        """pi: the ``prior`` setting, the label frequencies (SUCPA), or uniform (UCPA)."""
         k = s.n_classes
-        target = np.full(k, 1.0 / k) if self.target is None else np.asarray(self.target)
-        if len(target) != k:
-            raise InputError(f"prior has {len(target)} values for {k} labels; pass one per "
-                             "label.")
-        lp, beta = s.log_probs, np.zeros(k)
-        self.iterations = 0
-        while self.iterations < self.max_iter:
-            step = np.log(target) - log_mean_prob(log_softmax(lp + beta))
-            beta += step
-            self.iterations += 1
-            if np.abs(step).max() < self.tol:
-                break
-        self.shift = beta - beta.mean()
+        if s.labels is not None:
+            if self.target is not None:
+                raise InputError("prior adaptation got both prior= and labels; pass one: "
+                                 "labels estimate the prior as the class frequencies (SUCPA).")
+            counts = np.bincount(s.labels, minlength=k)
+            if (counts == 0).any():
+                missing = np.flatnonzero(counts == 0).tolist()
+                raise InputError(f"labels never show class(es) {missing}, so their "
+                                 "frequency (the SUCPA prior) is 0; pass labels of every class "
+                                 "or prior=[...] with positive values.")
+            return counts / counts.sum()
+        if self.target is None:
+            return np.full(k, 1.0 / k)
+        if len(self.target) != k:
+            raise InputError(f"prior has {len(self.target)} values for {k} labels; pass one "
+                             "per label.")
+        return np.asarray(self.target)
 
     def _log_transform(self, s: Scores) -> np.ndarray:
         return log_softmax(s.log_probs + self.shift)
+
+
+def _check_prior(prior: Any) -> np.ndarray:
+    """``prior`` as positive probabilities summing to 1, or an InputError."""
+    p = np.asarray(prior, dtype=np.float64)
+    if p.ndim != 1 or (p <= 0).any() or abs(p.sum() - 1) > 1e-6:
+        raise InputError(f"prior must be positive probabilities summing to 1, got "
+                         f"{prior!r}; e.g. prior=[0.5, 0.5] (None = uniform).")
+    return p
+
+
+def _ucpa_shift(log_probs: np.ndarray, log_prior: np.ndarray, max_iter: int,
+                tol: float) -> tuple[np.ndarray, int]:
+    """UCPA's fixed-point iteration (see :class:`PriorAdaptation`) on ``[N, K]`` label
+    log-probabilities: ``(beta, steps)``. The first step (from ``gamma = 0``) is the naive
+    estimate ``log pi - log mean_i p_i``."""
+    log_n = np.log(len(log_probs))
+    gamma = np.zeros((len(log_probs), 1))
+    beta, steps, moved = np.zeros(log_probs.shape[1]), 0, np.inf
+    while steps < max_iter and moved >= tol:
+        new = log_prior - np.logaddexp.reduce(log_probs + gamma, axis=0) + log_n
+        gamma = -np.logaddexp.reduce(log_probs + new, axis=1, keepdims=True)
+        moved, beta, steps = np.abs(new - beta).max(), new, steps + 1
+    return beta, steps
 
 
 # --------------------------------------------------------------------------- prototypical
