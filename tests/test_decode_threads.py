@@ -101,3 +101,13 @@ def test_generation_restores_the_callers_count_and_tokens_do_not_depend_on_it(tw
         seen.append(torch.get_num_threads())  # the caller's code between tokens
     assert set(seen) == {2} and torch.get_num_threads() == 2
     assert [g.token_ids for g in stream.result] == reference
+
+
+def test_load_arriving_after_a_long_idle_stretch_is_answered_within_a_few_tokens():
+    """After thousands of idle tokens the wait between probes is long; a sudden slowdown of
+    the chosen count must not sit that wait out."""
+    policy = ThreadPolicy((2, 1))
+    run(policy, {2: 0.004, 1: 0.0065}, 5000)
+    assert policy.current == 2 and policy.wait > 100
+    used = run(policy, {2: 0.040, 1: 0.005}, 30)  # a training starts beside it
+    assert policy.current == 1 and used[-15:].count(2) == 0, used

@@ -10,7 +10,9 @@ while a notebook runs, so :class:`ThreadPolicy` measures: it decodes at the most
 may use, now and then times a few tokens at another count, and keeps whichever is faster.
 A probe that is clearly losing stops after one token, and a lost probe at least doubles the
 wait for the next, long enough that probing costs under :data:`PROBE_BUDGET` of the time
-(one 2-thread token on a busy 2-core machine can cost 30 one-thread ones).
+(one 2-thread token on a busy 2-core machine can cost 30 one-thread ones). Tokens that turn
+:data:`SLOWDOWN` times slower than when the count was last confirmed (a training started
+beside it) end the wait at once.
 
 :class:`DecodeThreads` applies a policy to generation: it sets the chosen count only around
 the work of a step (the caller's code between streamed tokens runs at the count it set) and
@@ -43,6 +45,7 @@ PROBE_BUDGET = 0.01  # the share of decode time that lost probes may cost
 PROBE_TOKENS = 3  # tokens timed at the other count
 WIN = 0.9  # a probe wins when its median token is under 90% of the current one's
 CLEAR_LOSS = 1.5  # a probe token this much slower than the current median ends the probe
+SLOWDOWN = 1.5  # tokens at the chosen count this much slower than when chosen: probe now
 
 
 def candidates(most: int) -> tuple[int, ...]:
@@ -72,6 +75,7 @@ class ThreadPolicy:
         self.options = options
         self.current = options[0]
         self.recent: deque[float] = deque(maxlen=5)  # token times at `current`
+        self.settled: float | None = None  # median token time when `current` was last confirmed
         self.wait = FIRST_WAIT
         self.countdown = FIRST_WAIT
         self.probe: int | None = None  # the count being tried, while a probe runs
@@ -90,8 +94,15 @@ class ThreadPolicy:
             return
         self.recent.append(seconds)
         self.countdown -= 1
+        if self._slowed_down():  # the load changed: what was learnt no longer holds
+            self.wait, self.countdown = FIRST_WAIT, 0
         if self.countdown <= 0 and len(self.recent) >= 3 and len(self.options) > 1:
             self._start_probe()
+
+    def _slowed_down(self) -> bool:
+        full = len(self.recent) == self.recent.maxlen
+        return (self.settled is not None and full
+                and statistics.median(self.recent) > SLOWDOWN * self.settled)
 
     def _start_probe(self) -> None:
         others = [n for n in self.options if n != self.current]
@@ -111,8 +122,10 @@ class ThreadPolicy:
         if won:
             self.current = self.probe
             self.recent = deque(self.probe_times, maxlen=self.recent.maxlen)
+            self.settled = statistics.median(self.probe_times)
             self.wait = FIRST_WAIT  # the load just changed: look again soon
         else:
+            self.settled = now
             lost = sum(self.probe_times) - now * len(self.probe_times)  # time the probe cost
             affordable = math.ceil(lost / (PROBE_BUDGET * now))
             self.wait = min(max(2 * self.wait, affordable), MAX_WAIT)
