@@ -7,6 +7,7 @@ import torch
 from llmlab import ByteTokenizer, ModelConfig, build_model
 from llmlab.generation import generate
 from llmlab.generation import threads as decode_threads
+from llmlab.generation.stepper import Stepper
 from llmlab.generation.threads import PROBE_BUDGET, ThreadPolicy, candidates
 
 
@@ -111,3 +112,27 @@ def test_load_arriving_after_a_long_idle_stretch_is_answered_within_a_few_tokens
     assert policy.current == 2 and policy.wait > 100
     used = run(policy, {2: 0.040, 1: 0.005}, 30)  # a training starts beside it
     assert policy.current == 1 and used[-15:].count(2) == 0, used
+
+
+def test_beam_search_decodes_at_the_policys_count_and_restores_the_callers(two_threads,
+                                                                           monkeypatch):
+    tok = ByteTokenizer()
+    model = build_model(ModelConfig.preset("baby-char", vocab_size=tok.vocab_size), seed=0).eval()
+    reference = generate(model, tok, "To be", max_new_tokens=10, num_beams=3,
+                         stop_token_ids=[]).token_ids
+    (key,) = decode_threads._POLICIES   # one policy: 1 prompt x 3 beams
+    assert key[-2] == 3
+    policy = decode_threads._POLICIES[key]
+    policy.current, policy.probe, policy.countdown = 1, None, 10**6  # settled on one, no probe
+    counts = []
+    real_step = Stepper.step
+
+    def spy(self, *args, **kwargs):
+        counts.append(torch.get_num_threads())
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stepper, "step", spy)
+    again = generate(model, tok, "To be", max_new_tokens=10, num_beams=3,
+                     stop_token_ids=[]).token_ids
+    assert again == reference and torch.get_num_threads() == 2
+    assert len(counts) == 9 and set(counts) == {1}  # every cached step at one thread

@@ -21,6 +21,7 @@ from torch import Tensor
 from llmlab.generation.results import Generation, alternatives_of
 from llmlab.generation.sampling import penalise_repeats, seen_tokens
 from llmlab.generation.text import continuation_text
+from llmlab.generation.threads import DecodeThreads
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmlab.generation.core import Job
@@ -57,7 +58,9 @@ class _BeamSearch:
     def run(self) -> list[Generation]:
         job, opts = self.job, self.job.opts
         stepper = job.stepper()
-        logits = stepper.prefill()
+        threads = DecodeThreads(job.model, self.B * self.K)
+        with threads.work(timed=False):
+            logits = stepper.prefill()
         expand = torch.arange(self.B, device=job.device).repeat_interleave(self.K)
         stepper.reorder(expand)
         logits = logits[expand]
@@ -65,15 +68,18 @@ class _BeamSearch:
         if opts.repetition_penalty != 1.0:
             seen = seen_tokens(stepper.seq[:, :stepper.length], stepper.mask, self.V)
         for t in range(self.N):
-            raw = logits[:, :self.V].float()
-            scores = raw if seen is None else penalise_repeats(raw, seen, opts.repetition_penalty)
-            rows, tokens = self._step(t, raw, scores.log_softmax(dim=-1))
-            if bool(self.done.all()) or t == self.N - 1:
-                break
-            stepper.reorder(rows)
-            if seen is not None:
-                seen = seen[rows].scatter_(1, tokens[:, None], True)
-            logits = stepper.step(tokens)
+            with threads.work():
+                raw = logits[:, :self.V].float()
+                scores = raw if seen is None else penalise_repeats(raw, seen,
+                                                                   opts.repetition_penalty)
+                rows, tokens = self._step(t, raw, scores.log_softmax(dim=-1))
+                if bool(self.done.all()) or t == self.N - 1:
+                    break
+                stepper.reorder(rows)
+                if seen is not None:
+                    seen = seen[rows].scatter_(1, tokens[:, None], True)
+                logits = stepper.step(tokens)
+            threads.token_done()
         # beams still running at the end compete with the finished ones
         length = t + 1
         final = torch.where(self.done[:, None], float("-inf"),
