@@ -45,6 +45,7 @@ from _common import emit, environment, iterations, log, parse_args  # noqa: E402
 import llmlab  # noqa: E402
 from llmlab.data import CausalLMData, load_text  # noqa: E402
 from llmlab.train import Trainer, suggested_settings  # noqa: E402
+from llmlab.train import throughput  # noqa: E402
 
 BENCH = "train"
 PRESET = "baby-char"
@@ -63,9 +64,6 @@ VAL_LR = 2e-3
 # not a choice of kernel; the bit-identical loss check on stderr fails if the two ever differ.
 FUSED_ADAMW = True
 # Peak dense bf16 tensor FLOP/s by GPU name (H200 has the H100 SXM's compute, more memory).
-PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
-
-
 #: ``--cases`` names, in the order they run.
 CASES = ("bare", "hf", "hf_bf16", "hf_compile", "hf_bf16_w384", "precision_w128",
          "precision_w384", "val", "val_bf16", "gpu")
@@ -470,9 +468,10 @@ def case_gpu_mfu(args, *, steps: int, batch: int = 16, seq_len: int = 1024):
         log(f"[{case}] skipped: needs --device cuda and a GPU (this run is on {device})")
         return None
     name = torch.cuda.get_device_name(device)
-    peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
+    peak = throughput.peak_flops_for(name, "bf16")
     if peak is None:
-        log(f"[{case}] skipped: no dense bf16 peak known for {name!r} (known: {list(PEAK_BF16)})")
+        log(f"[{case}] skipped: no dense bf16 peak known for {name!r} (add it to "
+            "llmlab.train.throughput.PEAK_FLOPS)")
         return None
     cfg = llmlab.ModelConfig.preset("gpt2-small")
     flops_per_token = cfg.estimate(batch_size=batch, seq_len=seq_len).flops_per_token_train

@@ -36,14 +36,18 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
+#: Metadata flag of a ``model/`` folder whose weights are sharded beside it (no weights file).
+SHARDED_KEY = "weights_sharded"
 
 
 def save(model: torch.nn.Module, path: str | os.PathLike, tokenizer: Any = None,
-         *, metadata: dict[str, Any] | None = None) -> Path:
+         *, metadata: dict[str, Any] | None = None, weights: bool = True) -> Path:
     """Write ``model`` (and ``tokenizer``) to the folder ``path``; returns the folder.
 
     The folder is written beside its final place and swapped in, so a crash mid-save never
-    leaves a half-written checkpoint where a good one was.
+    leaves a half-written checkpoint where a good one was. ``weights=False`` writes the
+    config and tokenizer only: a sharded training checkpoint's ``model/`` folder, whose
+    weights are accelerate's shards beside it (``llmlab.runs.consolidate`` merges them).
     """
     from safetensors.torch import save_file
 
@@ -52,11 +56,15 @@ def save(model: torch.nn.Module, path: str | os.PathLike, tokenizer: Any = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        save_file(unique_tensors(model.state_dict()), staging / WEIGHTS_FILE,
-                  metadata={"format": FORMAT})
+        metadata = dict(metadata or {})
+        if weights:
+            save_file(unique_tensors(model.state_dict()), staging / WEIGHTS_FILE,
+                      metadata={"format": FORMAT})
+        else:
+            metadata[SHARDED_KEY] = True
         header = {"format": FORMAT, "format_version": FORMAT_VERSION,
                   "llmlab_version": __version__, "config": cfg.to_dict(),
-                  "metadata": metadata or {}}
+                  "metadata": metadata}
         (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2), encoding="utf-8")
         if tokenizer is not None:
             tokenizer.save(staging)
@@ -94,6 +102,7 @@ def load(path: str | os.PathLike, *, family: str | None = None, n_labels: int | 
         from llmlab.models import build_model
 
         model = build_model(cfg)
+        _refuse_sharded(folder)
         state = read_weights(folder / WEIGHTS_FILE)
         if _is_compressed(state):
             from llmlab.compress.storage import shape_like
@@ -141,6 +150,19 @@ def read_config(folder: str | os.PathLike) -> ModelConfig:
         return ModelConfig.from_dict(header.get("config"))
     except ConfigError as err:
         raise CheckpointError(f"{file} holds an invalid model config: {err}") from None
+
+
+def _refuse_sharded(folder: Path) -> None:
+    """A sharded checkpoint's ``model/`` folder has no weights of its own: say how to get them."""
+    if (folder / WEIGHTS_FILE).exists():
+        return
+    header = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    if (header.get("metadata") or {}).get(SHARDED_KEY):
+        raise CheckpointError(
+            f"{folder} is the model folder of a sharded (FSDP / DeepSpeed) training checkpoint: "
+            "its weights are the shards in ../accelerate. Merge them into one folder first: "
+            "llmlab.runs.get(run_id).consolidate('out/') (or llmlab.runs.consolidate(<the "
+            "checkpoint folder>, 'out/')), then llmlab.load('out/').")
 
 
 def read_weights(file: Path) -> dict[str, torch.Tensor]:

@@ -48,7 +48,9 @@ __all__ = [
     "MaskedLMData",
     "Seq2SeqData",
     "load_classification",
+    "load_corpus",
     "load_text",
+    "save_corpus",
 ]
 
 DATA_DIR_ENV = "LLMLAB_DATA_DIR"
@@ -1066,3 +1068,59 @@ def _labelled(
     if len(examples) == 0:
         raise DataError("no texts given. Pass at least one labelled text.")
     return examples
+
+
+#: Files of a saved corpus data set (:func:`save_corpus`).
+CORPUS_FORMAT, CORPUS_IDS, CORPUS_SETTINGS = "llmlab-corpus", "ids.safetensors", "corpus.json"
+
+
+def save_corpus(data: CausalLMData | MaskedLMData, folder: str | os.PathLike) -> Path:
+    """Write a corpus batch maker (token ids, tokenizer, settings) to ``folder``, which
+    :func:`load_corpus` reads back with the same fingerprint: how a spec file describes data
+    built in a notebook. Row data (classification, seq2seq) is described by its data set's
+    name instead.
+
+    >>> save_corpus(data, "spec-data/")                      # doctest: +SKIP
+    >>> load_corpus("spec-data/").fingerprint == data.fingerprint   # doctest: +SKIP
+    True
+    """
+    from safetensors.torch import save_file
+
+    if not isinstance(data, _CorpusData):
+        raise DataError(f"save_corpus writes CausalLMData or MaskedLMData, not "
+                        f"{type(data).__name__}; describe classification or seq2seq data by "
+                        "its data set's name (a spec's data.dataset).")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = torch.cat([data.train_ids, data.val_ids])
+    write_atomic(folder / CORPUS_IDS, lambda tmp: save_file({"ids": ids}, str(tmp)))
+    data.tokenizer.save(folder)
+    header = {"format": CORPUS_FORMAT, "version": 1, "class": type(data).__name__,
+              "settings": data._settings()}
+    write_atomic(folder / CORPUS_SETTINGS,
+                 lambda tmp: tmp.write_text(json.dumps(header, indent=2), encoding="utf-8"))
+    return folder
+
+
+def load_corpus(folder: str | os.PathLike) -> CausalLMData | MaskedLMData:
+    """The batch maker :func:`save_corpus` wrote to ``folder``."""
+    from safetensors.torch import load_file
+
+    from llmlab.tokenizers import load_tokenizer
+
+    folder = Path(folder).expanduser()
+    try:
+        header = json.loads((folder / CORPUS_SETTINGS).read_text(encoding="utf-8"))
+        ids = load_file(str(folder / CORPUS_IDS))["ids"]
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{folder} is not a saved corpus ({type(err).__name__}: {err}); it needs "
+                        f"{CORPUS_SETTINGS} and {CORPUS_IDS} as llmlab.data.save_corpus writes "
+                        "them.") from None
+    classes = {"CausalLMData": CausalLMData, "MaskedLMData": MaskedLMData}
+    if header.get("format") != CORPUS_FORMAT or header.get("class") not in classes:
+        raise DataError(f"{folder / CORPUS_SETTINGS} is not an llmlab corpus header; save the "
+                        "data again with llmlab.data.save_corpus.")
+    if header.get("version") != 1:
+        raise DataError(f"{folder / CORPUS_SETTINGS} has version {header.get('version')!r}; this "
+                        "llmlab reads version 1: upgrade llmlab, or save the data again.")
+    return classes[header["class"]](ids, load_tokenizer(folder), **header["settings"])

@@ -9,6 +9,7 @@ extension and widgets (which read them with polars); ``docs/run-store.md`` docum
 >>> llmlab.runs.get(run.id).metrics            # one row per step, a column per metric
 >>> llmlab.runs.list()                         # one row per run, newest first
 >>> llmlab.runs.reproduce(run_id).matches      # rerun a finished run from its manifest
+>>> llmlab.runs.get(run_id).consolidate("out/")   # a (sharded) checkpoint as one folder
 
 The store is ``./llmlab-runs`` unless ``store=`` or ``$LLMLAB_RUNS_DIR`` says otherwise.
 Importing this module loads neither polars, torch nor accelerate.
@@ -33,6 +34,7 @@ from llmlab.runs.layout import (
     RunStoreWarning,
     is_valid_run_id,
 )
+from llmlab.runs.consolidate import consolidate
 from llmlab.runs.reproduce import Reproduction, reproduce
 from llmlab.runs.run import Run
 from llmlab.runs.store import RunStore
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_COMPLETE", "FORMAT", "FORMAT_VERSION", "STATUSES", "InvalidRunIdError",
     "Reproduction", "Run", "RunLockedError", "RunNotFoundError", "RunStore", "RunStoreError", "RunStoreWarning",
-    "RunTracker", "compare", "create", "delete", "get", "is_valid_run_id", "list", "reproduce",
+    "RunTracker", "compare", "consolidate", "create", "delete", "get", "is_valid_run_id", "list", "reproduce",
     "runs",
 ]
 

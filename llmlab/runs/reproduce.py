@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from llmlab.runs.run import Run
 
 #: Metrics that measure the machine, not the model: never compared.
-TIMING_METRICS = frozenset({"tokens_per_s"})
+TIMING_METRICS = frozenset({"tokens_per_s", "mfu"})
 #: Manifest field of a rerun naming the run it reproduces.
 REPRODUCES_FIELD = "reproduces"
 
@@ -71,7 +71,7 @@ def reproduce(run_id: str, *, run_dir: str | os.PathLike | None = None, atol: fl
     """Train run ``run_id`` of the store ``run_dir`` again from its manifest and compare.
 
     The new run goes into the same store, named after the original, with
-    ``"reproduces": run_id`` in its manifest. Timing metrics (``tokens_per_s``) are not
+    ``"reproduces": run_id`` in its manifest. Timing metrics (``tokens_per_s``, ``mfu``) are not
     compared. ``progress`` shows the progress bar while training.
 
     >>> check = reproduce(run.id, run_dir="llmlab-runs")    # doctest: +SKIP

@@ -374,6 +374,23 @@ class Run:
         found = self.checkpoints()
         return found[-1][1] if found else None
 
+    def consolidate(self, out: str | os.PathLike, *, step: int | None = None) -> Path:
+        """The model of the checkpoint at ``step`` (default: the latest), sharded or not,
+        written to ``out`` as one folder that ``llmlab.load`` opens; returns ``out``.
+
+        >>> llmlab.runs.get(run_id).consolidate("final/")              # doctest: +SKIP
+        """
+        from llmlab.runs.consolidate import consolidate
+
+        found = dict(self.checkpoints())
+        if not found:
+            raise RunStoreError(f"run {self.id} has no complete checkpoint to consolidate; "
+                                "train with checkpoint_interval set (or to the end) first.")
+        if step is not None and step not in found:
+            raise RunStoreError(f"run {self.id} has no complete checkpoint at step {step}; it "
+                                f"has steps {sorted(found)}.")
+        return consolidate(found[max(found) if step is None else step], out)
+
     @property
     def artifacts_dir(self) -> Path:
         """Folder for free-form files (attention snapshots, calibrators); created by writers."""

@@ -10,8 +10,9 @@ A spec names the model, the data and the training settings::
      "train": {"max_steps": 2000, "lr": 1e-3, "batch_size": 12},
      "run_dir": "llmlab-runs", "run_name": "baby"}
 
-``data.kind`` is ``causal_lm`` or ``masked_lm`` (``source``: a file, folder or named corpus) or
-``classification`` (``dataset``: sst2, trec or agnews).
+``data.kind`` is ``causal_lm`` or ``masked_lm`` (``source``: a file, folder or named corpus;
+or ``saved``: a folder written by ``llmlab.data.save_corpus``, as ``Trainer.to_spec`` does for
+data built in a notebook) or ``classification`` (``dataset``: sst2, trec or agnews).
 
 A run trained from a spec records it in its manifest (``"spec"``, paths made absolute), which
 is what ``llmlab.runs.reproduce(run_id)`` reruns. In a notebook, ``trainer_from_spec(spec)``
@@ -79,6 +80,8 @@ def _build_data(spec: dict[str, Any], tokenizer: Any):
     kind = spec.get("kind", "causal_lm")
     if kind not in DATA_KINDS:
         raise ConfigError(f'spec "data.kind" is {kind!r}; use one of {DATA_KINDS}.')
+    if "saved" in spec:
+        return _saved_data(spec["saved"], kind)
     seq_len = spec.get("seq_len", 64)
     if kind == "classification":
         train = D.load_classification(spec["dataset"], "train",
@@ -90,6 +93,17 @@ def _build_data(spec: dict[str, Any], tokenizer: Any):
     tok = tokenizer or _tokenizer(spec.get("tokenizer", "char"), text, kind)
     cls = D.CausalLMData if kind == "causal_lm" else D.MaskedLMData
     return cls.from_text(text, tok, seq_len=seq_len, val_fraction=spec.get("val_fraction", 0.1))
+
+
+def _saved_data(folder: Any, kind: str):
+    from llmlab import data as D
+
+    data = D.load_corpus(folder)
+    saved_kind = "causal_lm" if isinstance(data, D.CausalLMData) else "masked_lm"
+    if saved_kind != kind:
+        raise ConfigError(f'spec "data.saved" holds {saved_kind} data but "data.kind" is '
+                          f'{kind!r}; set "kind": "{saved_kind}".')
+    return data
 
 
 def _tokenizer(kind: Any, text: str, data_kind: str):
@@ -154,6 +168,8 @@ def recorded_spec(spec: dict[str, Any]) -> dict[str, Any]:
     model, data = dict(kept.get("model", {})), dict(kept.get("data", {}))
     if "checkpoint" in model:
         model["checkpoint"] = str(Path(model["checkpoint"]).expanduser().resolve())
+    if "saved" in data:
+        data["saved"] = str(Path(data["saved"]).expanduser().resolve())
     source = data.get("source")
     if isinstance(source, str) and source not in DATASETS and Path(source).expanduser().exists():
         data["source"] = str(Path(source).expanduser().resolve())

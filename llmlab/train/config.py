@@ -16,6 +16,11 @@ from llmlab.errors import ConfigError
 
 MixedPrecision = Literal["no", "bf16", "fp16"]
 Decay = Literal["cosine", "linear", "constant"]
+Sharding = Literal["fsdp", "deepspeed-zero2", "deepspeed-zero3"]
+#: The ``sharding`` choices besides None (DDP, or one device).
+SHARDINGS: tuple[str, ...] = ("fsdp", "deepspeed-zero2", "deepspeed-zero3")
+#: Settings that describe the machine, not the training: a resume may change them.
+MACHINE_SETTINGS = ("peak_flops",)
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,11 @@ class TrainConfig:
 
     ``batch_size`` is the number of sequences per optimizer step over all processes; it is
     split into ``grad_accum_steps`` micro-batches and then across processes, so the same
-    config trains the same way on one process or several.
+    config trains the same way on one process or several. ``sharding`` shards the model
+    through accelerate (``"fsdp"``: FSDP2; ``"deepspeed-zero2"`` / ``"-zero3"``: DeepSpeed
+    ZeRO); None trains a whole copy per process (DDP). ``peak_flops`` is the device's dense
+    peak (FLOP/s) for the logged model-FLOPs utilisation, where the known-device table in
+    :mod:`llmlab.train.throughput` has no entry (CPUs).
     """
 
     max_steps: int = 1000
@@ -46,6 +55,8 @@ class TrainConfig:
     mixed_precision: MixedPrecision = "no"
     compile: bool = False
     cpu: bool = False
+    sharding: Sharding | None = None
+    peak_flops: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -73,6 +84,13 @@ class TrainConfig:
             raise ConfigError("TrainConfig.beta1 and beta2 must be in [0, 1).")
         _choice(self, "mixed_precision", ("no", "bf16", "fp16"))
         _choice(self, "decay", ("cosine", "linear", "constant"))
+        if self.sharding is not None:
+            _choice(self, "sharding", SHARDINGS + (None,))
+        _finite(self, "peak_flops", optional=True)
+        if self.peak_flops is not None and not self.peak_flops > 0:
+            raise ConfigError(f"TrainConfig.peak_flops={self.peak_flops!r} must be the device's "
+                              "dense peak in FLOP/s, a positive number (an H100's bf16 peak is "
+                              "9.894e14), or None for the known devices' table.")
 
     @property
     def warmup(self) -> int:

@@ -56,11 +56,16 @@ def cxx_compiler() -> str | None:
 
 
 def check_machine(cfg: Any) -> None:
-    """Refuse ``mixed_precision`` / ``compile`` settings this machine cannot run well.
+    """Refuse ``mixed_precision`` / ``compile`` / ``sharding`` settings this machine cannot run
+    well.
 
     >>> check_machine(TrainConfig(mixed_precision="bf16"))          # doctest: +SKIP
     """
-    if training_device(cfg) != "cpu":
+    from llmlab.train.sharding import check_sharding
+
+    device = training_device(cfg)
+    check_sharding(cfg, device)
+    if device != "cpu":
         return
     if cfg.mixed_precision == "bf16" and not cpu_has_bf16():
         raise ConfigError(

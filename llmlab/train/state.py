@@ -64,12 +64,13 @@ class TrainerState:
         return state
 
 
-def fresh_accelerator(cfg: Any, log_with: list[Any], project_dir: Path):
+def fresh_accelerator(cfg: Any, log_with: list[Any], project_dir: Path, **plugins: Any):
     """An Accelerator for ``cfg``, usable again and again in one notebook kernel.
 
     accelerate keeps one global state per process and refuses a second Accelerator with other
     settings. When this process is not part of a launched multi-process job, that state is
-    reset first, so re-running a training cell with new settings works.
+    reset first, so re-running a training cell with new settings works. ``plugins`` are the
+    sharding plugins (:func:`llmlab.train.sharding.accelerator_plugins`).
     """
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState, PartialState
@@ -80,7 +81,7 @@ def fresh_accelerator(cfg: Any, log_with: list[Any], project_dir: Path):
     dynamo = "inductor" if cfg.compile else "no"
     return Accelerator(
         cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, log_with=log_with or None,
-        project_dir=str(project_dir), dynamo_backend=dynamo,
+        project_dir=str(project_dir), dynamo_backend=dynamo, **plugins,
     )
 
 

@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 
-from llmlab.errors import LLMLabError
+from llmlab.errors import ConfigError, LLMLabError
 from llmlab.estimate import param_count
 from llmlab.runs import checkpoints
 from llmlab.train.callbacks import Callback, ProgressBar
-from llmlab.train.config import TrainConfig, lr_at
+from llmlab.train.config import MACHINE_SETTINGS, TrainConfig, lr_at
 from llmlab.train.hardware import check_machine
+from llmlab.train.sharding import accelerator_plugins
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
 
 
@@ -100,7 +101,9 @@ class Trainer:
         >>> run = trainer.fit(resume_from=run.id)                       # doctest: +SKIP
         """
         self._stop_requested = False
-        accelerator = fresh_accelerator(self.config, self.log_with, self.store.path)
+        self.__dict__.pop("_mfu_terms", None)
+        accelerator = fresh_accelerator(self.config, self.log_with, self.store.path,
+                                        **accelerator_plugins(self.config, self.model))
         self.accelerator = accelerator
         model, optimizer = self._prepare(accelerator)
         self.state = TrainerState(seed=self.config.seed)
@@ -129,6 +132,36 @@ class Trainer:
         else:
             self._end(accelerator, "finished", None)
         return self.run
+
+    def to_spec(self, path: str | Path):
+        """Write this training as a spec file for ``python -m llmlab.train`` / ``accelerate
+        launch``; what a spec cannot name (trained weights, data built in Python) is saved
+        beside it. Returns a :class:`~llmlab.train.launch.SpecFile` whose ``notes`` say what.
+
+        >>> trainer.to_spec("spec.json")                                # doctest: +SKIP
+        """
+        from llmlab.train.launch import write_spec
+
+        return write_spec(self, path)
+
+    def launch_command(self, num_processes: int = 1, num_machines: int = 1,
+                       spec: str | Path | None = None) -> str:
+        """The ``accelerate launch ... -m llmlab.train spec.json`` line for the spec written by
+        :meth:`to_spec` (or ``spec``), on ``num_processes`` processes over all machines."""
+        from llmlab.train.launch import launch_command
+
+        spec = spec if spec is not None else getattr(self, "_spec_path", None)
+        if spec is None:
+            raise ConfigError("launch_command needs a spec file: call trainer.to_spec("
+                              "'spec.json') first, or pass spec=.")
+        return launch_command(spec, num_processes=num_processes, num_machines=num_machines)
+
+    def launch_in_notebook(self, num_processes: int):
+        """Train in ``num_processes`` processes forked from this kernel (accelerate's
+        ``notebook_launcher``); returns the run. Call it before anything uses the GPU."""
+        from llmlab.train.launch import notebook_launch
+
+        return notebook_launch(self, num_processes)
 
     def stop(self) -> None:
         """Ask training to stop after the current step (widgets call this)."""
@@ -204,11 +237,12 @@ class Trainer:
         saved = dict(manifest.get("training") or {})
         mine = self.config.to_dict()
         diff = sorted(k for k in set(saved) | set(mine)
-                      if k not in ("max_steps",) and saved.get(k) != mine.get(k))
+                      if k not in ("max_steps", *MACHINE_SETTINGS) and saved.get(k) != mine.get(k))
         if diff:
             raise TrainingError(
                 f"run {run.id} was trained with other settings ({', '.join(diff)} differ); "
-                "resume with the same TrainConfig (only max_steps may change), or start a new run."
+                "resume with the same TrainConfig (only max_steps and peak_flops may change), or "
+                "start a new run."
             )
         if run.latest_checkpoint() is None:
             raise TrainingError(f"run {run.id} has no complete checkpoint to resume from; start "
@@ -232,7 +266,7 @@ class Trainer:
             metrics = {"train/loss": loss, "lr": lr}
             if self.step % cfg.log_interval == 0 or self.step == cfg.max_steps:
                 now = time.perf_counter()
-                metrics["tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
+                metrics.update(self._throughput(accelerator, tokens_since, now - t_last))
                 t_last, tokens_since = now, 0
                 self._log(accelerator, metrics)
             for cb in self.callbacks:
@@ -242,6 +276,20 @@ class Trainer:
             interval = cfg.resolved("checkpoint_interval")
             if interval and (self.step % interval == 0 or self.step == cfg.max_steps):
                 self.save_checkpoint()
+
+    def _throughput(self, accelerator, tokens: int, seconds: float) -> dict[str, float]:
+        """``tokens_per_s`` over the last logging interval, and ``mfu`` when the peak is known."""
+        from llmlab.train import throughput
+
+        out = {"tokens_per_s": tokens / max(seconds, 1e-9)}
+        if not hasattr(self, "_mfu_terms"):
+            self._mfu_terms = (throughput.flops_per_token(self.model, self.data.seq_len),
+                               throughput.run_peak_flops(self.config, accelerator.device))
+        per_token, peak = self._mfu_terms
+        if per_token and peak:
+            out["mfu"] = throughput.mfu(out["tokens_per_s"], per_token, peak,
+                                        accelerator.num_processes)
+        return out
 
     def _train_step(self, accelerator, model, optimizer) -> tuple[float, int]:
         cfg = self.config
@@ -354,7 +402,9 @@ class Trainer:
         from llmlab.checkpoint import save
 
         unwrapped = self.accelerator.unwrap_model(self._prepared_model, keep_torch_compile=False)
-        save(unwrapped, folder / "model", tokenizer=getattr(self.data, "tokenizer", None))
+        # sharded: the weights are accelerate's shards; llmlab.runs.consolidate merges them
+        save(unwrapped, folder / "model", tokenizer=getattr(self.data, "tokenizer", None),
+             weights=self.config.sharding is None)
         self.state.save(folder)
 
     def _prune_checkpoints(self) -> None:
