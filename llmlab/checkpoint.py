@@ -75,11 +75,14 @@ def save(model: torch.nn.Module, path: str | os.PathLike, tokenizer: Any = None,
     return target
 
 
-def load(path: str | os.PathLike, *, family: str | None = None, n_labels: int | None = None,
-         device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+def load(path: str | os.PathLike | Any, *, family: str | None = None,
+         n_labels: int | None = None, device: str | torch.device | None = None,
+         dtype: torch.dtype | None = None,
          revision: str | None = None) -> tuple[torch.nn.Module, Any]:
-    """Load ``(model, tokenizer)`` from an llmlab checkpoint, a Hugging Face folder or a
-    Hub name (from the Hugging Face cache, downloaded if missing and the machine allows it).
+    """Load ``(model, tokenizer)`` from an llmlab checkpoint, a Hugging Face folder, a Hub
+    name (from the Hugging Face cache, downloaded if missing and the machine allows it), or a
+    training run: a :class:`~llmlab.runs.Run` or a run id of the current store (its latest
+    checkpoint; ``run.load_model(step=...)`` picks another).
 
     ``family`` asserts what the checkpoint must be; ``n_labels`` turns a language-model
     checkpoint into a classifier with a freshly initialised head (for fine-tuning);
@@ -87,10 +90,12 @@ def load(path: str | os.PathLike, *, family: str | None = None, n_labels: int | 
     The tokenizer is None when the folder has none.
 
     >>> model, tok = load("openai-community/gpt2")           # doctest: +SKIP
+    >>> model, tok = load(run)                                # doctest: +SKIP
     """
     from llmlab import interop
     from llmlab.interop.hub import resolve_folder
 
+    path = _run_model_folder(path)
     folder = _existing_folder(resolve_folder(path, revision=revision))
 
     if interop.is_hf_checkpoint(folder):
@@ -150,6 +155,22 @@ def read_config(folder: str | os.PathLike) -> ModelConfig:
         return ModelConfig.from_dict(header.get("config"))
     except ConfigError as err:
         raise CheckpointError(f"{file} holds an invalid model config: {err}") from None
+
+
+def _run_model_folder(path: Any) -> Any:
+    """A run (or the id of one in the current store, where no such folder exists) as the
+    model folder of its latest checkpoint; anything else unchanged."""
+    from llmlab.runs import Run, get, is_valid_run_id
+
+    if isinstance(path, str) and is_valid_run_id(path) and not Path(path).exists():
+        path = get(path)
+    if not isinstance(path, Run):
+        return path
+    folder = path.latest_checkpoint()
+    if folder is None:
+        raise CheckpointError(f"run {path.id} has no complete checkpoint to load; train it to "
+                              "a checkpoint (checkpoint_interval, or to the end) first.")
+    return folder / "model"
 
 
 def _refuse_sharded(folder: Path) -> None:

@@ -124,3 +124,30 @@ def test_checkpoint_of_another_family(tmp_path):
 def test_checkpoints_never_use_pickle(tmp_path):
     folder = llmlab.save(llmlab.build_model(tiny()), tmp_path / "ckpt")
     assert (folder / "model.safetensors").read_bytes()[8:9] == b"{"  # safetensors JSON header
+
+
+def test_a_run_or_its_id_loads_its_trained_model(tmp_path, monkeypatch):
+    from llmlab.data import CausalLMData
+    from llmlab.runs import RunNotFoundError, RunStore, RunStoreError
+
+    tok = llmlab.CharTokenizer.train(TEXT * 20)
+    data = CausalLMData.from_text(TEXT * 20, tok, seq_len=8)
+    model = llmlab.build_model(tiny(vocab_size=tok.vocab_size), seed=0)
+    run = llmlab.Trainer(model, data, run_dir=tmp_path / "runs", max_steps=4, batch_size=4,
+                         eval_interval=2, eval_batches=1, progress=False, cpu=True).fit()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLMLAB_RUNS_DIR", str(tmp_path / "runs"))
+    by_run, tok_run = llmlab.load(run)
+    by_id, _ = llmlab.load(run.id)
+    latest, _ = run.load_model()
+    at_2, _ = run.load_model(step=2)
+    assert same_weights(by_run, model) and same_weights(by_id, model)
+    assert same_weights(latest, model) and not same_weights(at_2, model)
+    assert tok_run.encode("to be") == tok.encode("to be")
+    with pytest.raises(RunStoreError, match=r"no complete checkpoint at step 3.*\[2, 4\]"):
+        run.load_model(step=3)
+    empty = RunStore(tmp_path / "runs").create(name="empty")
+    with pytest.raises(CheckpointError, match="no complete checkpoint to load"):
+        llmlab.load(empty)
+    with pytest.raises(RunNotFoundError):
+        llmlab.load("20990101-000000-abcdef")

@@ -374,6 +374,26 @@ class Run:
         found = self.checkpoints()
         return found[-1][1] if found else None
 
+    def load_model(self, step: int | None = None) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` of the checkpoint at ``step`` (default: the latest), as
+        ``llmlab.load`` reads it.
+
+        >>> model, tok = llmlab.runs.get(run_id).load_model()           # doctest: +SKIP
+        """
+        from llmlab.checkpoint import load
+
+        return load(self._checkpoint_at(step, "load") / "model")
+
+    def _checkpoint_at(self, step: int | None, verb: str) -> Path:
+        found = dict(self.checkpoints())
+        if not found:
+            raise RunStoreError(f"run {self.id} has no complete checkpoint to {verb}; "
+                                "train with checkpoint_interval set (or to the end) first.")
+        if step is not None and step not in found:
+            raise RunStoreError(f"run {self.id} has no complete checkpoint at step {step}; it "
+                                f"has steps {sorted(found)}.")
+        return found[max(found) if step is None else step]
+
     def consolidate(self, out: str | os.PathLike, *, step: int | None = None) -> Path:
         """The model of the checkpoint at ``step`` (default: the latest), sharded or not,
         written to ``out`` as one folder that ``llmlab.load`` opens; returns ``out``.
@@ -382,14 +402,7 @@ class Run:
         """
         from llmlab.runs.consolidate import consolidate
 
-        found = dict(self.checkpoints())
-        if not found:
-            raise RunStoreError(f"run {self.id} has no complete checkpoint to consolidate; "
-                                "train with checkpoint_interval set (or to the end) first.")
-        if step is not None and step not in found:
-            raise RunStoreError(f"run {self.id} has no complete checkpoint at step {step}; it "
-                                f"has steps {sorted(found)}.")
-        return consolidate(found[max(found) if step is None else step], out)
+        return consolidate(self._checkpoint_at(step, "consolidate"), out)
 
     @property
     def artifacts_dir(self) -> Path:
