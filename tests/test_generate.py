@@ -365,10 +365,23 @@ def test_seq2seq_batch_of_sources_equals_each_alone(s2s):
 def test_overflow_is_an_error_that_names_the_numbers_and_the_fixes(gpt):
     with pytest.raises(InputError, match=r"6 tokens and max_new_tokens=60.*read 65 tokens"
                                          r".*context_length 64.*max_new_tokens=59.*slide"):
-        greedy(gpt, "ROMEO:", 60)
-    greedy(gpt, "ROMEO:", 59)  # the last new token is never read back: this fits
+        greedy(gpt, "ROMEO:", 60, on_overflow="error")
+    greedy(gpt, "ROMEO:", 59, on_overflow="error")  # the last new token is never read back
     with pytest.raises(InputError, match="has 70 tokens but the model's context_length is 64"):
-        greedy(gpt, "ROMEO:" * 11 + "wewe", 5)
+        greedy(gpt, "ROMEO:" * 11 + "wewe", 5, on_overflow="error")
+
+
+def test_a_causal_lm_slides_by_default_and_seq2seq_refuses(gpt, s2s):
+    """nanoGPT's sampler keeps generating with the most recent context; so does generate,
+    unless on_overflow="error" (the default for seq2seq, whose source would be cut)."""
+    default = greedy(gpt, "ROMEO:", 150, stop_token_ids=[])
+    assert len(default.token_ids) == 150
+    assert default.token_ids == greedy(gpt, "ROMEO:", 150, stop_token_ids=[],
+                                       on_overflow="slide").token_ids
+    long_prompt = greedy(gpt, "ROMEO:" * 11 + "wewe", 5, stop_token_ids=[])
+    assert len(long_prompt.token_ids) == 5
+    with pytest.raises(InputError, match="on_overflow='slide'"):
+        generate(s2s, CHAR, "hear me " * 10, max_new_tokens=5, temperature=0)
 
 
 def test_slide_keeps_generating_and_cache_equals_uncached(gpt):

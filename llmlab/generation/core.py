@@ -50,7 +50,7 @@ def generate(
     num_beams: int = 1,
     length_penalty: float = 1.0,
     early_stopping: bool = False,
-    on_overflow: str = "error",
+    on_overflow: str | None = None,
     slide_keep: int | None = None,
     stream: bool | str = False,
     return_logprobs: bool = False,
@@ -79,10 +79,12 @@ def generate(
     a batch row samples what its prompt alone samples with the same seed (see
     :mod:`llmlab.generation.sampling`); the global RNG is never used.
 
-    The model's ``context_length`` bounds prompt + new tokens: ``on_overflow="error"``
-    (default) refuses a request that does not fit, ``"slide"`` keeps generating from the
-    last ``slide_keep`` tokens (default context_length // 2) each time the window fills,
-    re-reading them in one forward pass (see :mod:`llmlab.generation.stepper` for the cost).
+    The model's ``context_length`` bounds prompt + new tokens: ``on_overflow="slide"`` (the
+    default for causal LMs, as nanoGPT's sampler does) keeps generating from the last
+    ``slide_keep`` tokens (default context_length // 2) each time the window fills,
+    re-reading them in one forward pass (see :mod:`llmlab.generation.stepper` for the cost);
+    ``"error"`` (the default for seq2seq models, whose source would be cut) refuses a
+    request that does not fit.
 
     Returns a :class:`Generation` (a list for a batch). ``stream=True`` returns an iterator
     of text pieces instead, ``stream="events"`` one of :class:`TokenEvent` (token id, text,
@@ -196,7 +198,8 @@ def _fit_context(rows: list[list[int]], opts: Options, context: int, seq2seq: bo
     The model reads every token but the last new one, so a request fits when
     ``prompt + max_new_tokens - 1 <= context_length``.
     """
-    new, slide, keep = opts.max_new_tokens, opts.on_overflow == "slide", opts.slide_keep
+    mode = opts.on_overflow or ("error" if seq2seq else "slide")
+    new, slide, keep = opts.max_new_tokens, mode == "slide", opts.slide_keep
     longest = max(len(r) for r in rows)
     what = "the longest prompt of the batch" if batched else "the prompt"
     fix_slide = (f"or pass on_overflow='slide' to keep generating with the last {keep} tokens "

@@ -31,7 +31,7 @@ class Options:
     num_beams: int
     length_penalty: float
     early_stopping: bool
-    on_overflow: str
+    on_overflow: str | None  # None: slide for causal LMs, error for seq2seq
     slide_keep: int
     stream: bool | str
     return_logprobs: bool
@@ -143,11 +143,12 @@ def resolve(  # noqa: PLR0915 - one flat list of checks reads best
     lp = _float("length_penalty", length_penalty)
     if not isinstance(early_stopping, bool):
         raise InputError(f"early_stopping={early_stopping!r} must be True or False.")
-    if on_overflow not in OVERFLOW_MODES:
+    if on_overflow is not None and on_overflow not in OVERFLOW_MODES:
         raise InputError(
             f"on_overflow={on_overflow!r} is not one of {OVERFLOW_MODES}: 'error' refuses to "
             "generate past the model's context_length, 'slide' keeps going with the most "
-            "recent tokens as context."
+            "recent tokens as context (None, the default: 'slide' for causal LMs, 'error' for "
+            "seq2seq models)."
         )
     if slide_keep is None:
         keep = max(1, context_length // 2)
