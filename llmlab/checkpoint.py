@@ -201,16 +201,21 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
                               "checkpoint again.") from None
 
 
-def unique_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state dict with tied tensors kept once (first name wins), made contiguous."""
-    seen: set[tuple[int, int]] = set()
+def unique_tensors(state: dict[str, torch.Tensor], *,
+                   contiguous: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict with tied tensors kept once (first name wins), made contiguous for
+    saving unless ``contiguous=False`` (the tensors themselves, e.g. to load into)."""
+    seen: set[tuple[int, ...]] = set()
     out = {}
     for name, tensor in state.items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        # meta tensors (a model built before its weights are read) have no storage to
+        # compare: tied ones are the same Parameter object there (state_dict(keep_vars=True))
+        key = (id(tensor),) if tensor.is_meta else (
+            tensor.untyped_storage().data_ptr(), tensor.storage_offset())
         if key in seen:
             continue
         seen.add(key)
-        out[name] = tensor.contiguous()
+        out[name] = tensor.contiguous() if contiguous else tensor
     return out
 
 

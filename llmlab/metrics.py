@@ -103,6 +103,7 @@ __all__ = [
     "ece",
     "evaluate",
     "l2_calibration_error",
+    "log_softmax",
     "mce",
     "metric_spec",
     "nll",
@@ -165,7 +166,7 @@ class Scores:
     def log_probs(self) -> np.ndarray:
         """``[N, K]`` log-probabilities (an exact log-softmax for logits)."""
         if self.kind == "logits":
-            return _log_softmax(self.logits)
+            return log_softmax(self.logits)
         return self.logits
 
     @cached_property
@@ -225,7 +226,12 @@ def _row_sums_ok(p: np.ndarray) -> np.ndarray:
     return np.abs(p.sum(axis=1) - 1.0) <= PROB_ATOL
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of ``[N, K]`` scores, computed stably.
+
+    >>> log_softmax(np.zeros((1, 2))).round(4).tolist()
+    [[-0.6931, -0.6931]]
+    """
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
@@ -675,7 +681,7 @@ def perplexity(logits: Any, targets: Any, *, ignore_index: int = -100) -> float:
     if not keep.any():
         raise InputError("every target is ignore_index; nothing to score.")
     _check_finite(z[keep], "logits")
-    lp = _log_softmax(z[keep])
+    lp = log_softmax(z[keep])
     if t[keep].min() < 0 or t[keep].max() >= z.shape[1]:
         raise InputError(f"targets hold ids outside the vocabulary [0, {z.shape[1]}).")
     return float(np.exp(-lp[np.arange(keep.sum()), t[keep]].mean()))

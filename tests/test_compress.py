@@ -239,7 +239,7 @@ def test_pruned_model_saves_loads_and_fine_tunes(trained, tok, data, tmp_path):
                            compress.heads.attention_layers(pruned)[name].kept_heads)
     assert torch.equal(again(ids(tok)).logits, pruned(ids(tok)).logits)
     both = compress.quantize(pruned, "int8")
-    again, _ = compress.load(llmlab.save(both, tmp_path / "both"))
+    again, _ = llmlab.load(llmlab.save(both, tmp_path / "both"))
     assert torch.equal(again(ids(tok)).logits, both(ids(tok)).logits)
 
 

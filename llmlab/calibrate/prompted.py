@@ -50,7 +50,7 @@ from llmlab.calibrate.scaling import (
     _minimise,
 )
 from llmlab.errors import InputError
-from llmlab.metrics import Kind, Scores, check_labels, prepare, to_numpy
+from llmlab.metrics import Kind, Scores, check_labels, log_softmax, prepare, to_numpy
 
 __all__ = [
     "BatchCalibration", "ContextualCalibration", "DomainContextCalibration",
@@ -59,12 +59,6 @@ __all__ = [
     "METHODS", "SupervisedCalibration", "inputs_of", "log_mean_prob", "log_softmax",
     "make_calibrator", "match_clusters", "method_name", "one_vs_rest_logits",
 ]
-
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax of ``[N, K]`` scores."""
-    x = x - x.max(axis=1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
 
 
 def log_mean_prob(log_probs: np.ndarray) -> np.ndarray:

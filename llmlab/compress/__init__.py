@@ -6,7 +6,7 @@
 ...                                   data, steps=1000)  # doctest: +SKIP
 >>> llmlab.compress.model_size(small)   # params, memory and disk bytes  # doctest: +SKIP
 
-Compressed models save with ``llmlab.save`` and load back with :func:`load`.
+Compressed models save with ``llmlab.save`` and load back with ``llmlab.load``.
 """
 
 from llmlab.compress.distill import DistillationModel, distill, distillation_loss
@@ -14,8 +14,7 @@ from llmlab.compress.heads import head_counts, remove_heads
 from llmlab.compress.prune import prune, sparsity
 from llmlab.compress.quantize import MODES, QuantizedLinear, quantize, quantized_mode
 from llmlab.compress.size import ModelSize, model_size
-from llmlab.compress.storage import load
 
 __all__ = ["MODES", "DistillationModel", "ModelSize", "QuantizedLinear", "distill",
-           "distillation_loss", "head_counts", "load", "model_size", "prune", "quantize",
+           "distillation_loss", "head_counts", "model_size", "prune", "quantize",
            "quantized_mode", "remove_heads", "sparsity"]

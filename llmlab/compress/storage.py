@@ -2,7 +2,7 @@
 
 ``llmlab.save`` writes a compressed model as it writes any other: the config it was built
 from and its actual tensors (int8 or int4 weights, scales and mode; smaller attention
-matrices). ``llmlab.load`` (and :func:`load`, the same) rebuilds the model from the config,
+matrices). ``llmlab.load`` rebuilds the model from the config,
 reshapes it to fit those tensors with :func:`shape_like` (fewer heads per layer, quantized
 layers), and loads them.
 
@@ -10,30 +10,19 @@ layers), and loads them.
 >>> model = llmlab.build_model(llmlab.ModelConfig.preset("baby-char"), seed=0)
 >>> small = llmlab.compress.prune(model, amount=0.25, structured="heads")
 >>> folder = llmlab.save(small, tempfile.mkdtemp() + "/pruned")
->>> again, tok = load(folder)
+>>> again, tok = llmlab.load(folder)
 >>> again.num_params() == small.num_params()
 True
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
 
 import torch
 from torch import nn
 
 from llmlab.compress.heads import attention_layers, remove_heads
 from llmlab.compress.quantize import MODES, replace_linears
-
-
-def load(path: str | os.PathLike, *, device: str | torch.device | None = None,
-         ) -> tuple[nn.Module, Any]:
-    """``(model, tokenizer)`` from an llmlab checkpoint of a compressed (or plain) model: the
-    same as ``llmlab.load``, which reshapes compressed models with :func:`shape_like`."""
-    from llmlab.checkpoint import load as load_checkpoint
-
-    return load_checkpoint(path, device=device)
 
 
 def shape_like(model: nn.Module, state: dict[str, torch.Tensor]) -> None:

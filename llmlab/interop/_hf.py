@@ -110,17 +110,6 @@ class Rule:
         return {self.sources[0]: tensor}
 
 
-def unique_tensors(model: nn.Module) -> dict[str, Tensor]:
-    """The model's state-dict tensors, each under its first name only (tied weights once)."""
-    seen: set[int] = set()
-    tensors = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) not in seen:
-            seen.add(id(tensor))
-            tensors[name] = tensor
-    return tensors
-
-
 def load_into(
     model: nn.Module,
     rules: Iterable[Rule],
@@ -141,7 +130,9 @@ def load_into(
     instead of being copied into them: for a skeleton (``build_skeleton``), so that loading
     never holds two copies of the weights.
     """
-    targets = unique_tensors(model)
+    from llmlab.checkpoint import unique_tensors
+
+    targets = unique_tensors(model.state_dict(keep_vars=True), contiguous=False)
     rules = list(rules)
     _check_rules_cover(rules, targets)
     missing: list[str] = []

@@ -38,6 +38,7 @@ FSDP_MODEL_DIR = "pytorch_model_fsdp_0"
 def check_sharding(cfg: Any, device: str | None = None) -> None:
     """Refuse a ``sharding`` choice the machine cannot honour, saying what works instead.
 
+    >>> from llmlab.train import TrainConfig
     >>> check_sharding(TrainConfig(sharding="fsdp"), device="cpu")
     Traceback (most recent call last):
     ...

@@ -303,7 +303,7 @@ class Trainer:
                                 accelerator)
             tokens += batch["input_ids"].numel() * accelerator.num_processes
             last = i == cfg.grad_accum_steps - 1
-            ctx = accelerator.no_sync(model) if not last else _nullcontext()
+            ctx = accelerator.no_sync(model) if not last else contextlib.nullcontext()
             with ctx:
                 loss = model(**batch).loss
                 accelerator.backward(loss / cfg.grad_accum_steps)
@@ -469,14 +469,3 @@ def _quiet_tied_weight_warning():
         yield
     finally:
         logger.removeFilter(quiet)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-
