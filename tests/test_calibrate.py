@@ -348,3 +348,15 @@ def test_smoothed_reliability_diagram_bad_input(split):
         cal.reliability_diagram(zt, yt, variant="classwise", label_names=["a", "b"])
     with pytest.raises(InputError, match="NaN"):
         cal.reliability_diagram(np.where(zt > 5, np.nan, zt), yt, smooth=True)
+
+
+def test_fit_transform_is_fit_then_transform():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 3)) * 3
+    labels = rng.integers(0, 3, size=200)
+    for make in (cal.TemperatureScaling, cal.HistogramBinning):
+        once = make().fit_transform(logits, labels)
+        twice = make().fit(logits, labels).transform(logits)
+        np.testing.assert_allclose(once, twice)
+        assert once.shape == (200, 3)
+        np.testing.assert_allclose(once.sum(axis=1), 1.0, atol=1e-6)
