@@ -8,7 +8,7 @@ import pytest
 
 import llmlab
 from llmlab.runs import RunStoreError, reproduce
-from llmlab.runs.reproduce import compare_metrics
+from llmlab.train.reproduce import compare_metrics
 from llmlab.train.cli import main, recorded_spec, trainer_from_spec
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -35,12 +35,13 @@ from llmlab.runs.layout import (
     is_valid_run_id,
 )
 from llmlab.runs.consolidate import consolidate
-from llmlab.runs.reproduce import Reproduction, reproduce
 from llmlab.runs.run import Run
 from llmlab.runs.store import RunStore
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from llmlab.train.reproduce import Reproduction, reproduce  # noqa: F401
 
     from llmlab.runs.tracker import RunTracker
 
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 StoreLike = RunStore | str | os.PathLike | None
+
 
 
 def _store(store: StoreLike) -> RunStore:
@@ -103,10 +105,18 @@ def delete(run_id: str, store: StoreLike = None, *, force: bool = False) -> None
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RunTracker":  # imports accelerate (and torch): only on first use
+    """Names whose modules load heavy parts, imported on first use: ``RunTracker``
+    (accelerate and torch), and ``reproduce`` / ``Reproduction``, which live with training
+    (``llmlab.train.reproduce``) so that the run store never imports the trainer."""
+    if name == "RunTracker":
         from llmlab.runs.tracker import RunTracker
 
         globals()[name] = RunTracker
         return RunTracker
+    if name in ("reproduce", "Reproduction"):
+        from llmlab.train import reproduce as module
+
+        globals()[name] = getattr(module, name)
+        return globals()[name]
     raise AttributeError(f"module 'llmlab.runs' has no attribute {name!r}")
 
