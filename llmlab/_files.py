@@ -16,12 +16,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from llmlab.errors import UnsafeFileError  # noqa: F401 - importable from here, as before
+
 #: Largest file a store reader reads into memory (a run's part or manifest is far smaller).
 MAX_READ_BYTES = 1 << 30
-
-
-class UnsafeFileError(OSError):
-    """A path that is not a regular file (FIFO, device, socket, folder) or is too large to read."""
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

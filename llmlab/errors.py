@@ -33,3 +33,48 @@ class InputError(LLMLabError, ValueError):
 
 class CheckpointError(LLMLabError, ValueError):
     """A checkpoint that is missing, corrupt, or does not match the model or config."""
+
+
+class TrainingError(LLMLabError, RuntimeError):
+    """Training cannot go on (a NaN loss, a run that cannot be resumed)."""
+
+
+class RunStoreError(LLMLabError, OSError):
+    """A run store or run folder that cannot be used (not a folder, not writable, unreadable)."""
+
+
+class RunNotFoundError(RunStoreError, FileNotFoundError):
+    """No run with the requested id in the store."""
+
+
+class RunLockedError(RunStoreError):
+    """Another process is writing the run (it holds the run's writer lock)."""
+
+
+class InvalidRunIdError(LLMLabError, ValueError):
+    """A string that is not a run id (also what path-traversal attempts get)."""
+
+
+class InvalidRunFieldError(LLMLabError, ValueError, TypeError):
+    """A run's name, step, tags, config or another manifest field of the wrong type or value
+    (a ``ValueError`` and a ``TypeError``, so either handler catches it)."""
+
+
+class RunStoreWarning(UserWarning):
+    """A part of a run that readers skipped (truncated or corrupt file)."""
+
+
+class UnsafeFileError(LLMLabError, OSError):
+    """A path that is not a regular file (FIFO, device, socket, folder) or is too large to read."""
+
+
+class SnapshotError(LLMLabError, ValueError):
+    """An attention snapshot that is missing, truncated, corrupt or of an unknown format."""
+
+
+class FrontendNotBuiltError(LLMLabError, RuntimeError):
+    """The inspector's JavaScript (or the libraries bertviz needs) was not built at install."""
+
+
+class NoModelError(LLMLabError, RuntimeError):
+    """A widget was asked to act before its source has a model."""

@@ -39,7 +39,7 @@ import torch
 from llmlab.attention import ops
 from llmlab.attention.capture import KINDS, Capture, Side
 from llmlab.attention.lens import LogitLens, TopK
-from llmlab.errors import LLMLabError
+from llmlab.errors import SnapshotError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "OLDEST_FORMAT_VERSION", "SnapshotError", "SnapshotReader",
            "list_snapshots", "load_snapshot", "save_snapshot"]
@@ -51,10 +51,6 @@ OLDEST_FORMAT_VERSION = 1
 META_FILE = "snapshot.json"
 SNAPSHOTS_DIR = "attention"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
-
-
-class SnapshotError(LLMLabError, ValueError):
-    """An attention snapshot that is missing, truncated, corrupt or of an unknown format."""
 
 
 # ====================================================================== writing

@@ -11,15 +11,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from llmlab.errors import LLMLabError
+from llmlab.errors import FrontendNotBuiltError
 
 STATIC = Path(__file__).with_name("static")
 INSPECTOR_JS = STATIC / "inspector.js"
 VENDOR = STATIC / "vendor"
-
-
-class FrontendNotBuiltError(LLMLabError, RuntimeError):
-    """The inspector's JavaScript (or the libraries bertviz needs) was not built at install."""
 
 
 def static_text(relative: str) -> str:

@@ -16,7 +16,14 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
-from llmlab.errors import LLMLabError
+from llmlab.errors import (  # noqa: F401 - importable from here, as before
+    InvalidRunFieldError,
+    InvalidRunIdError,
+    RunLockedError,
+    RunNotFoundError,
+    RunStoreError,
+    RunStoreWarning,
+)
 
 #: ``manifest.json["format"]`` of every run folder.
 FORMAT = "llmlab-run"
@@ -42,26 +49,6 @@ DEFAULT_DIR = "llmlab-runs"
 # ASCII only: \d would also accept other scripts' digits.
 _RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}", re.ASCII)
 _CHECKPOINT = re.compile(r"step-([0-9]{8,})", re.ASCII)
-
-
-class RunStoreError(LLMLabError, OSError):
-    """A run store or run folder that cannot be used (not a folder, not writable, unreadable)."""
-
-
-class RunNotFoundError(RunStoreError, FileNotFoundError):
-    """No run with the requested id in the store."""
-
-
-class RunLockedError(RunStoreError):
-    """Another process is writing the run (it holds the run's writer lock)."""
-
-
-class InvalidRunIdError(LLMLabError, ValueError):
-    """A string that is not a run id (also what path-traversal attempts get)."""
-
-
-class RunStoreWarning(UserWarning):
-    """A part of a run that readers skipped (truncated or corrupt file)."""
 
 
 def is_valid_run_id(value: object) -> bool:
@@ -125,7 +112,7 @@ def parse_iso(text: object) -> float | None:
 def checkpoint_name(step: int) -> str:
     """Folder name of the checkpoint at ``step``: ``step-`` and at least 8 digits."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"checkpoint step must be a non-negative int, got {step!r}")
+        raise InvalidRunFieldError(f"checkpoint step must be a non-negative int, got {step!r}")
     return f"step-{step:08d}"
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlab._files import read_regular_text, sha256_hex, write_text_atomic
+from llmlab.errors import InvalidRunFieldError
 from llmlab.runs.layout import (
     CORRUPT,
     FORMAT,
@@ -185,13 +186,14 @@ def new_manifest(run_id: str, *, name: str | None = None, kind: str = "train",
 
 def _text(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"run {field} must be a non-empty string, got {value!r}")
+        raise InvalidRunFieldError(f"run {field} must be a non-empty string, got {value!r}")
     return value
 
 
 def _count(field: str, value: Any) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"run {field} must be a non-negative int (or None), got {value!r}")
+        raise InvalidRunFieldError(
+            f"run {field} must be a non-negative int (or None), got {value!r}")
     return value
 
 
@@ -199,7 +201,8 @@ def _mapping(field: str, value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise TypeError(f"run {field} must be a dict (or None), got {type(value).__name__}")
+        raise InvalidRunFieldError(
+            f"run {field} must be a dict (or None), got {type(value).__name__}")
     return to_jsonable(value)
 
 
@@ -208,7 +211,7 @@ def _config_dict(config: Any) -> dict[str, Any] | None:
         return _mapping("config", config)
     if callable(getattr(config, "to_dict", None)):
         return to_jsonable(config.to_dict())
-    raise TypeError(f"run config must be a ModelConfig, a dict or None, "
+    raise InvalidRunFieldError(f"run config must be a ModelConfig, a dict or None, "
                     f"got {type(config).__name__}")
 
 
@@ -216,7 +219,7 @@ def _tags(tags: Any) -> list[str]:
     tags = [tags] if isinstance(tags, str) else list(tags)
     bad = [t for t in tags if not isinstance(t, str)]
     if bad:
-        raise TypeError(f"run tags must be strings, got {bad!r}")
+        raise InvalidRunFieldError(f"run tags must be strings, got {bad!r}")
     return tags
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from llmlab.errors import ConfigError, LLMLabError
+from llmlab.errors import ConfigError, TrainingError
 from llmlab.estimate import param_count
 from llmlab.runs import checkpoints
 from llmlab.train.callbacks import Callback, ProgressBar
@@ -26,10 +26,6 @@ from llmlab.train.config import MACHINE_SETTINGS, TrainConfig, lr_at
 from llmlab.train.hardware import check_machine
 from llmlab.train.sharding import accelerator_plugins
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
-
-
-class TrainingError(LLMLabError, RuntimeError):
-    """Training cannot go on (a NaN loss, a run that cannot be resumed)."""
 
 
 def _optimizer_step(accelerator, optimizer) -> None:

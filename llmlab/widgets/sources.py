@@ -18,11 +18,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from llmlab.errors import LLMLabError
-
-
-class NoModelError(LLMLabError, RuntimeError):
-    """A widget was asked to act before its source has a model."""
+from llmlab.errors import NoModelError
 
 
 def resolve_model(source: Any, *, need_tokenizer: bool = True) -> tuple[Any, Any]:
