@@ -22,13 +22,13 @@ matrices, so the IOPub rate limit (about 1,000 messages/s) is never near.
 
 from __future__ import annotations
 
-import base64
 from collections import OrderedDict
 from typing import Any
 
 import anywidget
 import traitlets as t
 
+from llmlab._display import Snapshot
 from llmlab.attention import ops
 from llmlab.attention.capture import KINDS, Capture
 from llmlab.attention.static import static_text
@@ -40,7 +40,7 @@ _AGGS = ("head", "mean", "max", "rollout")
 _CACHE = 8
 
 
-class AttentionInspector(anywidget.AnyWidget):
+class AttentionInspector(Snapshot, anywidget.AnyWidget):
     """Interactive attention inspector for a :class:`Capture` (``cap.show()``).
 
     ``layer`` and ``head`` are model numbers; ``agg`` is ``"head"`` (show ``head``),
@@ -197,17 +197,9 @@ class AttentionInspector(anywidget.AnyWidget):
         return {"type": "lens", **self.capture.logit_lens().rows(position)}
 
     # ------------------------------------------------------------------ display
-    def _repr_mimebundle_(self, **kwargs: Any):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if not self.fallback_image or bundle is None:
-            return bundle
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        try:
-            png = self.fallback_png()
-        except Exception:  # noqa: BLE001 - a missing picture must never hide the widget
-            return bundle
-        data = {**data, "image/png": base64.b64encode(png).decode("ascii")}
-        return data, metadata
+    def static_png(self) -> bytes | None:
+        """The output's static picture (``llmlab._display.Snapshot``): :meth:`fallback_png`."""
+        return self.fallback_png() if self.fallback_image else None
 
     def fallback_png(self) -> bytes:
         """The static picture shown where the widget cannot load: the current kind and layer,

@@ -14,11 +14,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from llmlab.widgets.snapshot import Snapshot, png_img, snapshot_html, text_html
 from llmlab.widgets.sources import resolve_model
 from llmlab.widgets.status import StatusLine
 
 
-class AttentionWidget(widgets.VBox):
+class AttentionWidget(Snapshot, widgets.VBox):
     """Inspect the attention of a model source (ModelBuilder, TrainerWidget, (model, tok)).
 
     The source is resolved on every Inspect, so the inspector shows the model as it is now
@@ -65,7 +66,16 @@ class AttentionWidget(widgets.VBox):
         inspector = capture.show()  # FrontendNotBuiltError (with the fix) when not built
         self.capture, self.inspector = capture, inspector
         self.view.children = (inspector,)
+        self.refresh_snapshot()
         return capture
+
+    def static_html(self) -> str:
+        """The text and the inspector's static heatmap (its current kind, layer and head)."""
+        png = self.inspector.static_png() if self.inspector is not None else None
+        picture = png_img(png, "attention heatmap") if png is not None else ""
+        return snapshot_html("attention", text_html(self.text.value, kind="text"), picture,
+                             text_html(self.status.message, kind="status"),
+                             title="AttentionWidget")
 
     def _on_inspect(self, _button: Any = None) -> None:
         with self.status.reporting("inspecting"):

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 
 from llmlab.config import PRESETS, ModelConfig
 from llmlab.errors import ConfigError
+from llmlab.widgets.snapshot import Snapshot, settings_html, snapshot_html, text_html
 from llmlab.widgets.status import StatusLine
 
 CUSTOM = "(custom)"
@@ -40,7 +41,7 @@ _FIELD_IN_MESSAGE = re.compile(r"ModelConfig\.(\w+)")
 _BAD_FIELD_BORDER = "1px solid var(--jp-error-color1, #c62828)"
 
 
-class ModelBuilder(widgets.VBox):
+class ModelBuilder(Snapshot, widgets.VBox):
     """Build a model by filling in a :class:`~llmlab.ModelConfig` form.
 
     ``.config`` is the form's config (:class:`~llmlab.errors.ConfigError` while it is
@@ -122,6 +123,7 @@ class ModelBuilder(widgets.VBox):
         self.model = build_model(cfg, seed=self.seed.value)
         for callback in self._callbacks:
             callback(self.model)
+        self.refresh_snapshot()
         return self.model
 
     def on_build(self, callback: Callable[[Any], object]) -> Callable[[Any], object]:
@@ -203,6 +205,24 @@ class ModelBuilder(widgets.VBox):
             self.estimate_view.value = (f"<i>no estimate: {html.escape(str(exc))}</i>")
             return
         self.estimate_view.value = self.estimate._repr_html_()
+
+    def static_html(self) -> str:
+        """The config as a table, the estimates and the diagram (or why the form is invalid)."""
+        try:
+            cfg = self.config
+        except ConfigError as exc:
+            return snapshot_html("builder", text_html(f"invalid config: {exc}", kind="error"),
+                                 title="ModelBuilder")
+        built = "built (builder.model)" if self.model is not None else "not built yet"
+        estimate = self.estimate_view.value if self.estimate is not None else ""
+        cost = text_html(f"batch {self.batch_size.value}, seq len "
+                         f"{self.seq_len.value or cfg.context_length}, {self.dtype.value}")
+        columns = (f'<div style="display:flex;flex-wrap:wrap;gap:16px">'
+                   f'<div>{settings_html(cfg.to_dict())}</div><div>{cost}{estimate}</div>'
+                   f'<div>{architecture_svg(cfg)}</div></div>')
+        return snapshot_html("builder", columns, text_html(self.status.message or built,
+                                                           kind="status"),
+                             title=f"ModelBuilder: {cfg.name or cfg.family}")
 
     # ------------------------------------------------------------------ layout and text
     def _layout(self) -> list[widgets.Widget]:

@@ -26,6 +26,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from llmlab.widgets.snapshot import Snapshot, png_img, snapshot_html, text_html
 from llmlab.widgets.status import StatusLine
 
 #: (metric, variant, scheme) rows of the evaluate() report the table shows
@@ -83,7 +84,7 @@ def method_options(n_classes: int | None = None, *, classifier: bool = False,
     return sorted(out, key=lambda n: order.get(inputs_of(make_calibrator(n, 2)), 2))
 
 
-class CalibrationWidget(widgets.VBox):
+class CalibrationWidget(Snapshot, widgets.VBox):
     """Fit calibration methods and see what each changed, side by side.
 
     ``probs`` / ``labels``: scores ``[N, K]`` (or ``[N]`` for binary) and class ids, as
@@ -213,6 +214,11 @@ class CalibrationWidget(widgets.VBox):
         A method that cannot be fit (too few examples, ...) is left out and named in
         ``.failed``.
         """
+        report = self._calibrate()
+        self.refresh_snapshot()
+        return report
+
+    def _calibrate(self) -> Any:
         from llmlab.errors import InputError
         from llmlab.metrics import compare, evaluate
 
@@ -367,7 +373,7 @@ class CalibrationWidget(widgets.VBox):
     def _on_calibrate(self, _button: Any = None) -> None:
         with self.status.reporting("calibrating"), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = self.calibrate()
+            report = self._calibrate()
             message = _summary_line(report, list(self.calibrated))
             notes = [f"{name} left out: {why}" for name, why in self.failed.items()]
             notes += [f"warning: {w.message}" for w in caught if _from_llmlab(w.filename)][-1:]
@@ -375,6 +381,17 @@ class CalibrationWidget(widgets.VBox):
                 self.status.show(f"{message} ({'; '.join(notes)})", "info")
             else:
                 self.status.show(message, "ok")
+            self.refresh_snapshot()
+
+    def static_html(self) -> str:
+        """The data summary, both reliability diagrams as a picture and the report table."""
+        from llmlab._figures import plotly_png
+
+        parts = [self.summary.value]
+        if self.report is not None:
+            parts += [png_img(plotly_png(self.figure), "reliability diagrams"), self.table.value]
+        return snapshot_html("calibration", *parts, text_html(self.status.message, kind="status"),
+                             title="CalibrationWidget")
 
     def __repr__(self) -> str:
         if self.report is None:

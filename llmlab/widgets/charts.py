@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
 
+from llmlab.widgets.snapshot import Snapshot, png_img
 from llmlab.widgets.throttle import DEFAULT_INTERVAL, Throttle
 
 #: Points of one series sent to the browser at most (longer series are thinned evenly).
@@ -29,7 +30,7 @@ MAX_POINTS = 2000
 MARKERS_UP_TO = 50
 
 
-class LineChart(widgets.VBox):
+class LineChart(Snapshot, widgets.VBox):
     """Named line series over a shared x axis (training step by default).
 
     ``.figure`` is the plotly ``FigureWidget``. ``set_series`` replaces a series and draws it
@@ -134,6 +135,19 @@ class LineChart(widgets.VBox):
         figure = self.figure
         figure._widget_data = copy.deepcopy(figure._data)
         figure._widget_layout = copy.deepcopy(figure._layout_obj._props)
+
+    def static_png(self) -> bytes | None:
+        """The chart as drawn now, as a PNG (None while it has no series)."""
+        from llmlab._figures import plotly_png
+
+        with self._lock:
+            self._draw()
+            return plotly_png(self.figure) if self._series else None
+
+    def static_img(self) -> str:
+        """The chart as an inline ``<img>`` for another widget's static picture ("" if empty)."""
+        png = self.static_png()
+        return png_img(png, f"{self.title} chart") if png is not None else ""
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {len(xs)} points" for name, (xs, _) in self._series.items())

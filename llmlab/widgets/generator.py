@@ -22,6 +22,7 @@ import ipywidgets as widgets
 
 from llmlab.errors import InputError
 from llmlab.widgets.sources import resolve_model
+from llmlab.widgets.snapshot import Snapshot, snapshot_html, text_html
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.throttle import Throttle
 
@@ -29,7 +30,7 @@ from llmlab.widgets.throttle import Throttle
 ALTERNATIVES = 5
 
 
-class GenerateWidget(widgets.VBox):
+class GenerateWidget(Snapshot, widgets.VBox):
     """Generate from a model source (a ModelBuilder, a TrainerWidget, ``(model, tokenizer)``).
 
     The source is resolved on every Generate, so the widget always uses its current model.
@@ -115,6 +116,8 @@ class GenerateWidget(widgets.VBox):
                 break
         self.result = stream.result
         self._render()
+        self.status.show(self._summary(self.result), "ok")
+        self.refresh_snapshot()
         return self.result
 
     def stop(self) -> None:
@@ -148,10 +151,9 @@ class GenerateWidget(widgets.VBox):
         try:
             with self.status.reporting("generating"):
                 try:
-                    result = self.generate()
+                    self.generate()
                 except InputError as err:
                     raise InputError(in_widget_terms(str(err))) from None
-                self.status.show(self._summary(result), "ok")
         finally:
             self.generate_button.disabled, self.stop_button.disabled = False, True
 
@@ -168,6 +170,18 @@ class GenerateWidget(widgets.VBox):
             '<div class="llmlab-generation" style="white-space:pre-wrap;font-family:'
             'var(--jp-code-font-family, monospace);line-height:1.5">'
             f'<span style="opacity:0.6">{prompt}</span>{spans}</div>')
+
+    def static_html(self) -> str:
+        """The prompt and the shaded text of the last generation, with its status line."""
+        body = self.output.value if self.events else text_html(
+            f"prompt: {self.prompt.value}" if self.prompt.value else "nothing generated yet")
+        try:
+            options = ", ".join(f"{k}={v}" for k, v in self.options().items() if v is not None)
+        except ValueError:
+            options = ""
+        return snapshot_html("generate", body, text_html(options, kind="options"),
+                             text_html(self.status.message, kind="status"),
+                             title="GenerateWidget")
 
     def __repr__(self) -> str:
         if not self.events:

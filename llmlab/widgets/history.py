@@ -18,6 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from llmlab.widgets.charts import LineChart
+from llmlab.widgets.snapshot import Snapshot, snapshot_html, text_html
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.tables import frame_html
 
@@ -30,7 +31,7 @@ TABLE_COLUMNS = ("name", "status", "family", "params", "steps", "train_loss", "v
 MAX_ROWS = 200
 
 
-class RunHistory(widgets.VBox):
+class RunHistory(Snapshot, widgets.VBox):
     """Browse the runs of a store (``run_dir``, else ``$LLMLAB_RUNS_DIR``, else ./llmlab-runs).
 
     ``.runs`` is the whole table as last read (Refresh reads it again), ``.shown`` the
@@ -114,6 +115,11 @@ class RunHistory(widgets.VBox):
             raise ValueError(f"run {run.name!r} has no model config to open")
         builder.load_config(config)
         return config
+
+    def static_html(self) -> str:
+        """The table as shown (filtered and sorted), the overlaid curves and the status."""
+        return snapshot_html("history", self.table.value, self.chart.static_img(),
+                             text_html(self.status.message, kind="status"), title="RunHistory")
 
     # ------------------------------------------------------------------ filtering and drawing
     def _show(self) -> None:

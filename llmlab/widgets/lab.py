@@ -16,13 +16,14 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from llmlab.widgets.snapshot import Snapshot, snapshot_html
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.trainer import TrainerWidget
 
 TABS = ("Model", "Train", "Generate", "Attention", "Calibration", "Trade-offs", "Runs")
 
 
-class Lab(widgets.VBox):
+class Lab(Snapshot, widgets.VBox):
     """Model, Train, Generate, Attention, Calibration, Trade-offs and Runs tabs over ``data``.
 
     ``run_dir`` is the run store (default ``./llmlab-runs``); ``train_settings`` are the
@@ -53,6 +54,16 @@ class Lab(widgets.VBox):
                       self.calibration, self.tradeoff, self.history], titles=TABS)
         super().__init__([self.tabs, self.status])
         self.add_class("llmlab-lab")
+        self.follow(*[tab for tab in self.tabs.children if isinstance(tab, Snapshot)])
+
+    def static_html(self) -> str:
+        """The active tab's picture, under the row of tab names."""
+        index = self.tabs.selected_index or 0
+        names = " · ".join(f"<b>{name}</b>" if i == index else name
+                           for i, name in enumerate(TABS))
+        tab = self.tabs.children[index]
+        inner = tab.static_html() if isinstance(tab, Snapshot) else None
+        return snapshot_html("lab", f"<div>{names}</div>", inner or "", title="Lab")
 
     def show(self, tab: str) -> None:
         """Switch to the tab named ``tab`` (one of ``TABS``)."""

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from llmlab.tradeoff import LOWER_IS_BETTER, plot_tradeoff, sweep
+from llmlab.widgets.snapshot import Snapshot, png_img, snapshot_html, text_html
 from llmlab.widgets.sources import resolve_model
 from llmlab.widgets.status import StatusLine
 
@@ -35,7 +36,7 @@ def _compress():
     return compress
 
 
-class TradeoffWidget(widgets.VBox):
+class TradeoffWidget(Snapshot, widgets.VBox):
     """Choose entries, run :func:`llmlab.sweep` on ``data``, and show its table and Pareto plot.
 
     ``entries`` maps names to ``ModelConfig`` s (trained for ``steps`` steps) or models
@@ -90,6 +91,18 @@ class TradeoffWidget(widgets.VBox):
             self.table_view.value = _table_html(self.table)
             self.redraw()
             self.status.show(f"done: {self.table.height} runs recorded", "ok")
+            self.refresh_snapshot()
+
+    def static_html(self) -> str:
+        """The sweep's table and its Pareto plot as a picture (before a sweep: the entries)."""
+        from llmlab._figures import plotly_png
+
+        if self.table is None or self.figure is None:
+            body = text_html("entries: " + ", ".join(self.choice.value))
+        else:
+            body = self.table_view.value + png_img(plotly_png(self.figure), "Pareto plot")
+        return snapshot_html("tradeoff", body, text_html(self.status.message, kind="status"),
+                             title="TradeoffWidget")
 
     def redraw(self) -> None:
         """Plot the current table against the chosen axes."""

@@ -27,6 +27,13 @@ import ipywidgets as widgets
 from llmlab.train.callbacks import Callback
 from llmlab.train.config import TrainConfig
 from llmlab.widgets.charts import LineChart
+from llmlab.widgets.snapshot import (
+    Snapshot,
+    control_values,
+    settings_html,
+    snapshot_html,
+    text_html,
+)
 from llmlab.widgets.status import EXPECTED_ERRORS, StatusLine
 from llmlab.widgets.throttle import Throttle
 
@@ -39,7 +46,7 @@ SAMPLES_SHOWN = 3    # the latest samples kept on screen
 _STYLE = {"description_width": "95px"}
 
 
-class TrainerWidget(widgets.VBox):
+class TrainerWidget(Snapshot, widgets.VBox):
     """Training controls, live curves and samples for one model and one data set.
 
     ``source`` is a ``ModelBuilder`` (its vocab_size is set from the data's tokenizer if it
@@ -178,6 +185,8 @@ class TrainerWidget(widgets.VBox):
         """
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self.running:
+                self.refresh_snapshot()   # from the cell that waited: nbclient records it
         return self.run
 
     def on_end(self, callback: Callable[[Any], object]) -> Callable[[Any], object]:
@@ -305,6 +314,7 @@ class TrainerWidget(widgets.VBox):
         finally:
             self._view.flush()
             self._sync_buttons(running=False)
+            self.refresh_snapshot()
         for callback in self._end_callbacks:
             with self.status.reporting("after training"):
                 callback(self.run)
@@ -322,6 +332,21 @@ class TrainerWidget(widgets.VBox):
         again = (f"; Resume continues from {checkpoint.name}" if checkpoint is not None
                  else "; no checkpoint was saved yet")
         return f"stopped at step {step:,}: run {run.id} is kept as interrupted{again}", "info"
+
+    def static_html(self) -> str:
+        """Settings, status and numbers, the loss curves as a picture, the latest samples."""
+        view = self._view
+        settings = {**control_values(self.controls), "sample every": self.sample_every.value,
+                    "prompt": self.sample_prompt.value}
+        state = "running" if self.running else (self.run.status if self.run else "idle")
+        numbers = view.summary() if view.last_step is not None else ""
+        samples = "".join(f"<pre style='margin:2px 0;white-space:pre-wrap'>{html.escape(s)}"
+                          "</pre>" for s in view._recent)
+        return snapshot_html(
+            "trainer", settings_html(settings),
+            text_html(numbers, kind="numbers"), text_html(self.status.message, kind="status"),
+            self.loss_chart.static_img(), samples,
+            title=f"TrainerWidget ({state})" + (f" · run {self.run.id}" if self.run else ""))
 
     def _layout(self) -> list[widgets.Widget]:
         grid = widgets.GridBox([*self.controls.values(), self.sample_every, self.sample_prompt],
