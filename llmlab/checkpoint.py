@@ -30,6 +30,7 @@ from llmlab._files import current_umask
 from llmlab._version import __version__
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError, ConfigError
+from llmlab.formats import Format
 
 FORMAT = "llmlab-checkpoint"
 FORMAT_VERSION = 1
@@ -38,6 +39,10 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 #: Metadata flag of a ``model/`` folder whose weights are sharded beside it (no weights file).
 SHARDED_KEY = "weights_sharded"
+#: Format 0: configs written before the version was recorded, still read.
+CHECKPOINT_FORMAT = Format(FORMAT, FORMAT_VERSION, oldest=0, missing=0,
+                           what="an llmlab checkpoint config",
+                           redo="save the model again with llmlab.save")
 
 
 def save(model: torch.nn.Module, path: str | os.PathLike, tokenizer: Any = None,
@@ -62,8 +67,7 @@ def save(model: torch.nn.Module, path: str | os.PathLike, tokenizer: Any = None,
                       metadata={"format": FORMAT})
         else:
             metadata[SHARDED_KEY] = True
-        header = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                  "llmlab_version": __version__, "config": cfg.to_dict(),
+        header = {**CHECKPOINT_FORMAT.header(), "llmlab_version": __version__, "config": cfg.to_dict(),
                   "metadata": metadata}
         (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2), encoding="utf-8")
         if tokenizer is not None:
@@ -138,19 +142,7 @@ def read_config(folder: str | os.PathLike) -> ModelConfig:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{file} is not valid JSON ({err}); the checkpoint is corrupt, "
                               "save it again.") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise CheckpointError(f"{file} is not an llmlab checkpoint config (no "
-                              f"\"format\": \"{FORMAT}\"); save the model with llmlab.save.")
-    version = header.get("format_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise CheckpointError(
-            f"{file} has format_version={version!r}; it must be a whole number (1 for this "
-            "llmlab). The file was edited or damaged: fix the value, or save the model again.")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{file} was written by a newer llmlab (format {header['format_version']}, this "
-            f"llmlab reads up to {FORMAT_VERSION}); upgrade llmlab."
-        )
+    CHECKPOINT_FORMAT.check(header, file, CheckpointError)
     try:
         return ModelConfig.from_dict(header.get("config"))
     except ConfigError as err:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmlab._files import write_text_atomic
 from llmlab.errors import TokenizerError
+from llmlab.formats import Format
 
 if TYPE_CHECKING:  # pragma: no cover
     import tokenizers as hf
@@ -75,6 +76,11 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 FORMAT_VERSION = 1
+#: The tokenizer.json header: the key "llmlab_tokenizer" holds the version (and marks the
+#: file as llmlab's rather than Hugging Face's).
+TOKENIZER_FORMAT = Format(None, FORMAT_VERSION, version_key="llmlab_tokenizer",
+                          what="an llmlab tokenizer",
+                          redo="save the tokenizer again with tok.save(directory)")
 FILE_NAME = "tokenizer.json"
 
 
@@ -282,7 +288,7 @@ class Tokenizer:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description, read back by ``load_tokenizer``."""
-        return {"llmlab_tokenizer": FORMAT_VERSION, "type": self.type_name, **self._fields()}
+        return {**TOKENIZER_FORMAT.header(), "type": self.type_name, **self._fields()}
 
     def _fields(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -815,12 +821,7 @@ def _load_file(path: Path) -> Tokenizer:
 
 
 def _from_llmlab_dict(data: dict[str, Any], path: Path) -> Tokenizer:
-    version = data.get("llmlab_tokenizer")
-    if version != FORMAT_VERSION:
-        raise TokenizerError(
-            f"{str(path)!r} is llmlab tokenizer format {version!r}; this llmlab reads format "
-            f"{FORMAT_VERSION}. Upgrade llmlab (pip install -U llmlab) or save it again."
-        )
+    TOKENIZER_FORMAT.check(data, repr(str(path)), TokenizerError)
     kind = data.get("type")
     if kind not in TYPES:
         raise TokenizerError(

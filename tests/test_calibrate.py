@@ -211,7 +211,7 @@ def test_corrupt_or_foreign_files_are_refused(split, tmp_path):
     cases = [
         ("{not json", "not valid JSON"),
         (json.dumps({**meta, "format": "other"}), "not an llmlab calibrator"),
-        (json.dumps({**meta, "format_version": 99}), "format_version 99"),
+        (json.dumps({**meta, "format_version": 99}), "format 99 of an llmlab calibrator, written by a newer llmlab"),
         (json.dumps({**meta, "type": "Pickled"}), "unknown calibrator type 'Pickled'"),
         (json.dumps({**meta, "settings": {"nope": 1}}), "not describe a valid"),
     ]

@@ -469,8 +469,8 @@ def test_imported_hf_gpt2_matches_transformers(tmp_path):
     torch.testing.assert_close(cap.attention["decoder"], torch.cat(expected), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(("version", "message"), [(0, "older than any llmlab snapshot"),
-                                                  (99, "Upgrade llmlab")])
+@pytest.mark.parametrize(("version", "message"), [(0, "older than this llmlab still reads"),
+                                                  (99, "upgrade llmlab")])
 def test_snapshot_format_versions_outside_what_this_llmlab_reads(gpt_cap, tmp_path, version,
                                                                  message):
     path = gpt_cap.save(tmp_path / "snap")

@@ -140,8 +140,8 @@ def test_panel_says_why_a_snapshot_cannot_open(lab: Lab) -> None:
     assert names.locator("option").all_inner_texts() == [
         "half — cannot open", "newer — cannot open", "older — cannot open"]
     for name, needle in (("half", "not a complete attention snapshot"),
-                         ("newer", "Upgrade llmlab to read it"),
-                         ("older", "older than any llmlab snapshot")):
+                         ("newer", "upgrade llmlab"),
+                         ("older", "older than this llmlab still reads")):
         names.select_option(name)
         message.filter(has_text=needle).wait_for()
         assert message.get_attribute("data-kind") == "error"

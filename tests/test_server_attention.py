@@ -105,8 +105,8 @@ async def test_store_listing_names_every_snapshot_and_why_some_cannot_open(jp_fe
     n = len(tok_tokens(store, "gpt", "full"))
     assert full["kinds"] == {"decoder": [n, n]}
     assert set(found["seq2seq", "pair"]["kinds"]) == {"encoder", "decoder", "cross"}
-    assert "Upgrade llmlab" in found["broken", "newer"]["error"]
-    assert "older than any llmlab snapshot" in found["broken", "older"]["error"]
+    assert "upgrade llmlab" in found["broken", "newer"]["error"]
+    assert "older than this llmlab still reads" in found["broken", "older"]["error"]
     assert "not a complete attention snapshot" in found["broken", "half"]["error"]
     # the truncated layer is only found when it is read
     assert found["broken", "truncated"]["error"] is None
@@ -242,7 +242,7 @@ async def test_unknown_run_ids_get_404(jp_fetch, bad_id):
 
 
 @pytest.mark.parametrize("name, needle", [
-    ("newer", "Upgrade llmlab"), ("older", "older than any llmlab snapshot"),
+    ("newer", "upgrade llmlab"), ("older", "older than this llmlab still reads"),
     ("half", "not a complete attention snapshot"),
 ])
 async def test_unreadable_snapshots_get_422_saying_why(jp_fetch, store, name, needle):

@@ -463,7 +463,7 @@ def test_load_folder_without_tokenizer(tmp_path: Path) -> None:
     [
         ('{"llmlab_tokenizer": 1, "type": "char", "chars": ["a"', "not valid JSON"),
         ("[1, 2]", "JSON list, not an object"),
-        ('{"llmlab_tokenizer": 2, "type": "char"}', "format 2; this llmlab reads format 1"),
+        ('{"llmlab_tokenizer": 2, "type": "char"}', "format 2 of an llmlab tokenizer, written by a newer llmlab"),
         ('{"llmlab_tokenizer": 1, "type": "wordy"}', r"type 'wordy'; known types are \['char'"),
         ('{"llmlab_tokenizer": 1, "type": "char"}', "damaged llmlab 'char' tokenizer"),
         ('{"llmlab_tokenizer": 1, "type": "char", "chars": ["ab"]}', "length 1"),

@@ -40,6 +40,7 @@ from llmlab.attention import ops
 from llmlab.attention.capture import KINDS, Capture, Side
 from llmlab.attention.lens import LogitLens, TopK
 from llmlab.errors import SnapshotError
+from llmlab.formats import Format
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "OLDEST_FORMAT_VERSION", "SnapshotError", "SnapshotReader",
            "list_snapshots", "load_snapshot", "save_snapshot"]
@@ -48,6 +49,9 @@ FORMAT = "llmlab-attention-snapshot"
 FORMAT_VERSION = 1
 #: The first format version llmlab wrote; anything lower was never an llmlab file.
 OLDEST_FORMAT_VERSION = 1
+SNAPSHOT_FORMAT = Format(FORMAT, FORMAT_VERSION, oldest=OLDEST_FORMAT_VERSION,
+                         what="an llmlab attention snapshot",
+                         redo="save the capture again with cap.save(run, name)")
 META_FILE = "snapshot.json"
 SNAPSHOTS_DIR = "attention"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
@@ -181,8 +185,7 @@ def _metadata(cap: Capture, name: str, files: dict[str, int]) -> dict[str, Any]:
             "thumbs": f"{kind}/thumbs.npy",
         }
     meta: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        **SNAPSHOT_FORMAT.header(),
         "name": name,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "llmlab_version": __version__,
@@ -251,20 +254,7 @@ class SnapshotReader:
             raise SnapshotError(
                 f"{meta_path} is truncated or corrupt ({e}); save the capture again."
             ) from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise SnapshotError(f"{meta_path} is not an llmlab attention snapshot.")
-        version = meta.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise SnapshotError(
-                f"{meta_path} has format_version {version!r}; this llmlab reads up to "
-                f"{FORMAT_VERSION}. Upgrade llmlab to read it."
-            )
-        if version < OLDEST_FORMAT_VERSION:
-            raise SnapshotError(
-                f"{meta_path} has format_version {version}, older than any llmlab snapshot "
-                f"(the first is {OLDEST_FORMAT_VERSION}); save the capture again with "
-                "cap.save(run, name)."
-            )
+        SNAPSHOT_FORMAT.check(meta, meta_path, SnapshotError)
         for key in ("sides", "kinds", "heads", "files", "family"):
             if key not in meta:
                 raise SnapshotError(f"{meta_path} lacks {key!r}; save the capture again.")

@@ -23,10 +23,13 @@ import numpy as np
 
 from llmlab._files import write_atomic, write_text_atomic
 from llmlab.errors import CheckpointError, InputError
+from llmlab.formats import Format
 from llmlab.metrics import LOG_EPS, Kind, Scores, prepare
 
 FORMAT = "llmlab-calibrator"
 FORMAT_VERSION = 1
+CALIBRATOR_FORMAT = Format(FORMAT, FORMAT_VERSION, what="an llmlab calibrator",
+                           redo="fit and save the calibrator again")
 META_FILE = "calibrator.json"
 ARRAYS_FILE = "calibrator.safetensors"
 RUN_SUBDIR = "calibrators"
@@ -185,7 +188,7 @@ class Calibrator:
         arrays = {k: np.ascontiguousarray(v) for k, v in self.arrays().items()}
         write_atomic(folder / ARRAYS_FILE, lambda tmp: save_file(arrays, str(tmp)))
         meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "type": type(self).__name__,
+            **CALIBRATOR_FORMAT.header(), "type": type(self).__name__,
             "settings": self.settings(),
             "state": {"n_classes": self.n_classes, "fit_kind": self.fit_kind,
                       "fit_info": self.fit_info},
@@ -246,12 +249,7 @@ def load(path: str | Path) -> Calibrator:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{meta_file} is not valid JSON ({err}); the calibrator is "
                               "corrupt. Fit and save it again.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{meta_file} is not an llmlab calibrator (no "
-                              f"'format': '{FORMAT}').")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{meta_file} has format_version {meta.get('format_version')!r}; "
-                              f"this llmlab reads version {FORMAT_VERSION}. Upgrade llmlab.")
+    CALIBRATOR_FORMAT.check(meta, meta_file, CheckpointError)
     cls = REGISTRY.get(meta.get("type"))
     if cls is None:
         raise CheckpointError(f"{meta_file} holds an unknown calibrator type "

@@ -25,6 +25,7 @@ from typing import Any
 
 from llmlab._files import read_regular_text, sha256_hex, write_text_atomic
 from llmlab.errors import InvalidRunFieldError
+from llmlab.formats import Format
 from llmlab.runs.layout import (
     CORRUPT,
     FORMAT,
@@ -136,15 +137,12 @@ def _check_sum(path: Path, data: dict[str, Any]) -> None:
                             "delete the run")
 
 
+MANIFEST_FORMAT = Format(FORMAT, FORMAT_VERSION, oldest=1, what="an llmlab run manifest",
+                         redo="restore the run's manifest.json from a backup, or delete the run")
+
+
 def _check_format(path: Path, data: Any) -> None:
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise RunStoreError(f"{path} is not an llmlab run manifest (no \"format\": \"{FORMAT}\")")
-    version = data.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise RunStoreError(f"{path} has no integer format_version")
-    if version > FORMAT_VERSION:
-        raise RunStoreError(f"{path} has format_version {version}, newer than this llmlab reads "
-                            f"({FORMAT_VERSION}); upgrade llmlab to read it")
+    MANIFEST_FORMAT.check(data, path, RunStoreError)
 
 
 def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
@@ -170,7 +168,7 @@ def new_manifest(run_id: str, *, name: str | None = None, kind: str = "train",
     """
     now = now_iso()
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "id": run_id,
+        **MANIFEST_FORMAT.header(), "id": run_id,
         "name": run_id if name is None else _text("name", name),
         "kind": _text("kind", kind), "status": "running",
         "created_at": now, "started_at": now, "updated_at": now, "ended_at": None,
