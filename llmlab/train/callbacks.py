@@ -31,26 +31,49 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar (notebook or terminal) with loss, tokens/s and ETA, redrawn a few times a second."""
+    """A tqdm bar (notebook or terminal) with loss, tokens/s and ETA.
 
-    def __init__(self, min_interval: float = 0.25):
-        self.min_interval = min_interval
-        self._bar = None
+    It redraws at most once per ``min_interval`` seconds whatever the step rate (tqdm's
+    ``mininterval``; the postfix is only set between redraws), so a fast run stays far below
+    Jupyter's IOPub message rate limit. ``file`` sends a terminal bar there instead of
+    tqdm.auto's choice. In a notebook the bar's output carries its text too, rewritten when
+    training ends (a display id), so a saved notebook or an HTML export shows the final bar.
+
+    >>> import io
+    >>> bar = ProgressBar(file=io.StringIO())
+    """
+
+    def __init__(self, min_interval: float = 0.25, *, file: Any = None):
+        if not min_interval > 0:
+            raise ValueError(f"min_interval must be a number of seconds > 0, got "
+                             f"{min_interval!r}")
+        self.min_interval, self.file = min_interval, file
+        self._bar: Any = None
+        self._shown: Any = None
         self._last = 0.0
+        self._val: float | None = None
 
     def on_start(self, trainer: Any) -> None:
         if not trainer.accelerator.is_main_process:
             return
-        from tqdm.auto import tqdm
+        options = dict(total=trainer.config.max_steps, initial=trainer.step, unit="step",
+                       mininterval=self.min_interval, dynamic_ncols=True)
+        if self.file is not None:
+            from tqdm.std import tqdm
 
-        self._bar = tqdm(total=trainer.config.max_steps, initial=trainer.step, unit="step",
-                         mininterval=self.min_interval, dynamic_ncols=True)
+            self._bar = tqdm(file=self.file, **options)
+        else:
+            self._bar = _auto_bar(options)
         self._val = None
+        if getattr(self._bar, "container", None) is not None:   # a notebook bar, not shown yet
+            from llmlab._display import Displays
+
+            self._shown = Displays()
+            self._shown.show(_bar_bundle(self._bar))
 
     def on_step(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
         if self._bar is None:
             return
-        self._bar.update(step - self._bar.n)
         now = time.monotonic()
         if now - self._last >= self.min_interval:
             self._last = now
@@ -60,11 +83,38 @@ class ProgressBar(Callback):
             if self._val is not None:
                 post["val"] = f"{self._val:.4f}"
             self._bar.set_postfix(post, refresh=False)
+        self._bar.update(step - self._bar.n)
 
     def on_eval(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
         self._val = metrics["val/loss"]
 
     def on_end(self, trainer: Any, run: Any) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        if self._bar is None:
+            return
+        self._bar.close()
+        if self._shown is not None:
+            self._shown.update(_bar_bundle(self._bar))
+        self._bar = self._shown = None
+
+
+def _auto_bar(options: dict[str, Any]) -> Any:
+    """tqdm.auto's bar: the notebook one (not displayed yet: ProgressBar shows it) in Jupyter."""
+    from tqdm.auto import tqdm
+
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:   # no ipywidgets: tqdm.auto is the terminal bar
+        notebook_tqdm = None
+    if notebook_tqdm is not None and issubclass(tqdm, notebook_tqdm):
+        return tqdm(display=False, **options)
+    return tqdm(**options)
+
+
+def _bar_bundle(bar: Any) -> dict[str, Any]:
+    """A notebook bar's display bundle (its widget view) plus its text as HTML."""
+    import html
+
+    data = dict(bar.container._repr_mimebundle_())
+    data["text/html"] = (f'<pre class="llmlab-progress" style="margin:0">'
+                         f"{html.escape(str(bar))}</pre>")
+    return data
