@@ -214,7 +214,8 @@ class ModelBuilder(Snapshot, widgets.VBox):
             return snapshot_html("builder", text_html(f"invalid config: {exc}", kind="error"),
                                  title="ModelBuilder")
         built = "built (builder.model)" if self.model is not None else "not built yet"
-        estimate = self.estimate_view.value if self.estimate is not None else ""
+        estimate = (text_html(f"{self.estimate.params:,} parameters", kind="params")
+                    + self.estimate_view.value) if self.estimate is not None else ""
         cost = text_html(f"batch {self.batch_size.value}, seq len "
                          f"{self.seq_len.value or cfg.context_length}, {self.dtype.value}")
         columns = (f'<div style="display:flex;flex-wrap:wrap;gap:16px">'
