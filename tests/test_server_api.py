@@ -20,7 +20,8 @@ def store(tmp_path_factory) -> Any:
     path = tmp_path_factory.mktemp("store")
     cfg = llmlab.ModelConfig.preset("baby-char")
     for name, status in (("alpha", "finished"), ("beta", "failed"), ("gamma", "finished")):
-        run = llmlab.runs.create(store=path, name=name, config=cfg.to_dict(), capture_git=False)
+        run = llmlab.runs.create(store=path, name=name, config=cfg.to_dict(), capture_git=False,
+                                 tags=["Baseline"] if name == "gamma" else [])
         for step in (1, 2, 3):
             run.log_metrics({"train/loss": 3.0 - step / 10, "lr": 1e-3}, step=step)
         if status == "failed":
@@ -65,6 +66,10 @@ async def test_runs_listing_pages_and_filters(jp_fetch, store):
     assert [r["name"] for r in failed["runs"]] == ["beta"]
     found = await get_json(jp_fetch, "runs", q="alp")
     assert [r["name"] for r in found["runs"]] == ["alpha"]
+    everyone = ["gamma", "beta", "alpha"]
+    for text, names in (("ALP", ["alpha"]), ("baseline", ["gamma"]), ("gpt", everyone)):
+        found = await get_json(jp_fetch, "runs", q=text)  # any case; name, id, tag or family
+        assert [r["name"] for r in found["runs"]] == names, text
 
 
 async def test_one_run_and_its_metrics_as_json_and_arrow(jp_fetch, store):

@@ -77,7 +77,8 @@ def test_table_shows_smece_and_a_column_per_method():
     assert ("smece", "top_label", None) in SHOWN_METRICS
     for metric in ("accuracy", "ece", "smece", "brier", "nll"):
         assert f"<td>{metric}</td>" in w.table.value
-    assert "<th>none</th><th>isotonic</th>" in w.table.value
+    assert ('<th class="llmlab-num">none</th><th class="llmlab-num">isotonic</th>'
+            in w.table.value)
     smece = value(w.report, "smece", "top_label", "isotonic")
     assert f"{smece:.4g}" in w.table.value
 

@@ -120,3 +120,27 @@ def test_empty_and_missing_stores_say_so(tmp_path):
     assert history.status.kind == "error" and "is a file" in history.status.message
     history.refresh_button.click()
     assert "no readable run store" in history.status.message
+
+
+def test_filter_matches_family_and_id_and_tables_keep_numbers_apart(store):
+    history = RunHistory(store)
+    history.search.value = "GPT"  # the family of both training runs
+    assert sorted(history.shown["name"]) == ["one-layer", "two-layers"]
+    one = ids_by_name(history)["one-layer"]
+    history.search.value = one[-6:].upper()
+    assert history.shown["id"].to_list() == [one]
+    params = history.shown["params"][0]
+    assert f'<td class="llmlab-num">{params:,}</td>' in history.table.value
+    assert "padding:2px 8px" in history.table.value
+
+
+def test_runs_that_share_a_name_are_told_apart(tmp_path):
+    ids = []
+    for _ in range(3):
+        with llmlab.runs.create(store=tmp_path, name="03-attention") as run:
+            ids.append(run.id)
+    history = RunHistory(tmp_path)
+    for run_id in ids:
+        assert f"<td>03-attention · {run_id[-6:]}</td>" in history.table.value
+    created = history.shown["created_at"][0]
+    assert f"<td>{created[:10]} {created[11:16]}</td>" in history.table.value

@@ -219,6 +219,29 @@ def list_schema() -> dict[str, Any]:
             for name, dtype in LIST_COLUMNS.items()}
 
 
+#: Text columns the listing's filter looks in (besides the tags).
+MATCHED_COLUMNS = ("name", "id", "family", "kind")
+
+
+def filter_runs(frame: pl.DataFrame, text: str | None) -> pl.DataFrame:
+    """The rows of a ``RunStore.list()`` frame whose name, id, family, kind or one of whose
+    tags contains ``text`` (case-insensitive, literal); all rows for an empty ``text``.
+
+    >>> filter_runs(store.list(), "TIN").get_column("name").to_list()
+    ['tiny']
+    """
+    import polars as pl
+
+    text = (text or "").strip().lower()
+    if not text:
+        return frame
+    found = [pl.col(column).str.to_lowercase().str.contains(text, literal=True).fill_null(False)
+             for column in MATCHED_COLUMNS]
+    tags = pl.col("tags").list.eval(pl.element().str.to_lowercase().str.contains(
+        text, literal=True)).list.any().fill_null(False)
+    return frame.filter(pl.any_horizontal(*found, tags))
+
+
 def _curve(run: Run, metric: str) -> pl.DataFrame:
     import polars as pl
 

@@ -239,7 +239,8 @@ class VersionHandler(LlmlabAPIHandler):
 
 
 class RunsHandler(LlmlabAPIHandler):
-    """``GET runs``: one page of the run listing, with optional filters."""
+    """``GET runs``: one page of the run listing, with optional filters (``q``: text in the
+    name, id, family, kind or a tag, as ``llmlab.runs.store.filter_runs``)."""
 
     @web.authenticated
     @authorized
@@ -261,12 +262,12 @@ class RunsHandler(LlmlabAPIHandler):
               text: str | None) -> dict[str, Any]:
         import polars as pl
 
+        from llmlab.runs.store import filter_runs
+
         for column, wanted in filters.items():
             if wanted:
                 frame = frame.filter(pl.col(column) == wanted)
-        if text:
-            frame = frame.filter(pl.col("name").str.contains(text, literal=True)
-                                 | pl.col("id").str.contains(text, literal=True))
+        frame = filter_runs(frame, text)
         page = frame.slice(offset, limit).drop("path")
         return {"total": frame.height, "offset": offset, "limit": limit,
                 "store": str(self.store_path), "runs": page.to_dicts()}

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from llmlab.widgets.charts import LineChart
 from llmlab.widgets.snapshot import Snapshot, snapshot_html, text_html
 from llmlab.widgets.status import StatusLine
-from llmlab.widgets.tables import frame_html
+from llmlab.widgets.tables import frame_html, run_names
 
 ANY = "any status"
 SORTABLE = ("created_at", "updated_at", "name", "status", "family", "params", "steps",
@@ -47,7 +47,7 @@ class RunHistory(Snapshot, widgets.VBox):
         self.builder = builder
         self.store: Any = None
         self.runs = self.shown = pl.DataFrame(schema=list_schema())
-        self.search = widgets.Text(placeholder="filter by name or id", description="filter")
+        self.search = widgets.Text(placeholder="name, id, family or tag", description="filter")
         self.status_filter = widgets.Dropdown(options=[ANY], description="status")
         self.sort_by = widgets.Dropdown(options=SORTABLE, description="sort by")
         self.descending = widgets.Checkbox(True, description="descending", indent=False)
@@ -126,16 +126,15 @@ class RunHistory(Snapshot, widgets.VBox):
         """Apply filter and sort; redraw the table and the run list (keeping the selection)."""
         import polars as pl
 
+        from llmlab.runs.store import filter_runs
+
         frame = self.runs
         if self.status_filter.value not in (ANY, None):
             frame = frame.filter(pl.col("status") == self.status_filter.value)
-        text = self.search.value.strip().lower()
-        if text:
-            frame = frame.filter(pl.col("name").str.to_lowercase().str.contains(text, literal=True)
-                                 | pl.col("id").str.contains(text, literal=True))
+        frame = filter_runs(frame, self.search.value)
         self.shown = frame.sort(self.sort_by.value, descending=self.descending.value,
                                 nulls_last=True)
-        self.table.value = frame_html(self.shown.select(TABLE_COLUMNS), max_rows=MAX_ROWS)
+        self.table.value = frame_html(_table_frame(self.shown), max_rows=MAX_ROWS)
         keep = [i for i in self.selected if i in set(self.shown["id"].to_list())]
         self.runs_select.options = [(_label(row), row["id"])
                                     for row in self.shown.iter_rows(named=True)]
@@ -185,6 +184,15 @@ class RunHistory(Snapshot, widgets.VBox):
     def __repr__(self) -> str:
         where = self.store.path if self.store is not None else "no store"
         return f"RunHistory({where}): {self.runs.height} runs, {len(self.selected)} selected"
+
+
+def _table_frame(shown: Any) -> Any:
+    """The shown runs as the table's columns: runs sharing a name told apart, short times."""
+    import polars as pl
+
+    return shown.select(TABLE_COLUMNS).with_columns(
+        pl.Series("name", run_names(shown), dtype=pl.String),
+        pl.col("created_at").str.slice(0, 16).str.replace("T", " ", literal=True))
 
 
 def _label(row: dict[str, Any]) -> str:
