@@ -21,7 +21,7 @@ import { ISeries, lineChart, seriesColour } from './lineChart';
 import { insertCodeCell } from './notebook';
 import { ILabContext, LlmlabPanel } from './panel';
 import { runCode } from './python';
-import { RunTable } from './runTable';
+import { RunTable, sharedNames } from './runTable';
 import { storeForKernel, storeInRoot } from './storeLocation';
 
 const STATUSES = ['running', 'finished', 'failed', 'interrupted', 'corrupt'];
@@ -44,7 +44,8 @@ export class RunHistoryPanel extends LlmlabPanel {
   private readonly _query = h('input', {
     class: 'llmlab-Input llmlab-RunQuery',
     type: 'search',
-    placeholder: 'filter by name or id'
+    placeholder: 'filter: name, id, family or tag',
+    title: 'Show runs whose name, id, family or a tag contains this text (any case)'
   });
   private readonly _status = h('select', {
     class: 'llmlab-Input llmlab-RunStatus'
@@ -104,7 +105,8 @@ export class RunHistoryPanel extends LlmlabPanel {
       openFolder: run => void this._openFolder(run)
     });
     this.body.append(
-      h('div', { class: 'llmlab-Row' }, this._query, this._status, refresh),
+      h('div', { class: 'llmlab-Row' }, this._query),
+      h('div', { class: 'llmlab-Row' }, this._status, refresh),
       this._info,
       this._message.node,
       this._table.node,
@@ -215,8 +217,9 @@ export class RunHistoryPanel extends LlmlabPanel {
       return;
     }
     const metric = this._fillMetrics(runs);
+    const shared = sharedNames(this._runs);
     const series: ISeries[] = runs.map((run, i) => ({
-      label: run.name,
+      label: shared.has(run.name) ? `${run.name} · ${run.id.slice(-6)}` : run.name,
       colour: seriesColour(i),
       points: points(this._metrics.get(run.id)!.columns, metric)
     }));

@@ -8,7 +8,7 @@
  */
 import type { IRunRow } from '../api';
 import { button, h } from './dom';
-import { formatCount, formatTime, formatValue } from './format';
+import { formatTick, formatTime, formatValue } from './format';
 import { seriesColour } from './lineChart';
 
 /** What the table tells its owner. */
@@ -23,7 +23,7 @@ export interface IRunTableHandlers {
 interface IColumn {
   key: keyof IRunRow;
   label: string;
-  cell?: (run: IRunRow) => Node | string;
+  cell?: (run: IRunRow, shared: Set<string>) => Node | string;
   numeric?: boolean;
 }
 
@@ -47,9 +47,9 @@ const COLUMNS: IColumn[] = [
     key: 'params',
     label: 'params',
     numeric: true,
-    cell: r => formatCount(r.params)
+    cell: r => (r.params === null ? '' : formatTick(r.params))
   },
-  { key: 'created_at', label: 'created', cell: r => formatTime(r.created_at) }
+  { key: 'created_at', label: 'created', cell: createdCell }
 ];
 
 const PAGE_SIZE = 20;
@@ -96,14 +96,13 @@ export class RunTable {
   }
 
   private _sorted(): IRunRow[] {
-    const key = this._sortKey;
     const sign = this._descending ? -1 : 1;
     return [...this._rows].sort((a, b) => {
-      const [x, y] = [a[key], b[key]];
+      const [x, y] = [sortValue(a, this._sortKey), sortValue(b, this._sortKey)];
       if (x === null || y === null) {
         return x === y ? 0 : x === null ? 1 : -1; // missing values last either way
       }
-      return (x < y ? -1 : x > y ? 1 : 0) * sign;
+      return compareValues(x, y) * sign || a.id.localeCompare(b.id);
     });
   }
 
@@ -152,9 +151,10 @@ export class RunTable {
         this._pagerHost
       );
     }
+    const shared = sharedNames(this._rows);
     placeChildren(
       this._body,
-      page.map(run => this._cachedRow(run))
+      page.map(run => this._cachedRow(run, shared))
     );
     this._forgetRowsNotIn(page);
     const pager = `${this._page} ${this._pageCount()} ${start} ${page.length} ${this._rows.length}`;
@@ -172,6 +172,7 @@ export class RunTable {
         {
           class: column.numeric ? 'llmlab-mod-numeric' : undefined,
           'data-key': column.key,
+          'data-col': column.key,
           'aria-sort': sorted
             ? this._descending
               ? 'descending'
@@ -190,17 +191,18 @@ export class RunTable {
       h(
         'tr',
         {},
-        h('th', { title: 'Tick runs to compare their curves' }),
+        h('th', { title: 'Tick runs to compare their curves', 'data-col': 'tick' }),
         ...headers,
-        h('th', {})
+        h('th', { 'data-col': 'actions' })
       )
     );
   }
 
   /** The row of `run`: the one already shown when nothing it shows (or its tick) changed. */
-  private _cachedRow(run: IRunRow): HTMLElement {
+  private _cachedRow(run: IRunRow, shared: Set<string>): HTMLElement {
     const shown: unknown[] = [
       this._selected.indexOf(run.id),
+      shared.has(run.name),
       run.id,
       run.kind,
       run.family,
@@ -213,7 +215,7 @@ export class RunTable {
     if (cached?.key === key) {
       return cached.node;
     }
-    const node = this._row(run);
+    const node = this._row(run, shared);
     this._rowNodes.set(run.id, { key, node });
     return node;
   }
@@ -227,7 +229,7 @@ export class RunTable {
     }
   }
 
-  private _row(run: IRunRow): HTMLElement {
+  private _row(run: IRunRow, shared: Set<string>): HTMLElement {
     const index = this._selected.indexOf(run.id);
     const box = h('input', {
       type: 'checkbox',
@@ -235,7 +237,7 @@ export class RunTable {
       'aria-label': `Compare ${run.name}`
     });
     box.addEventListener('change', () => this._toggle(run.id, box.checked));
-    const tick = h('td', { class: 'llmlab-Tick' }, box);
+    const tick = h('td', { class: 'llmlab-Tick', 'data-col': 'tick' }, box);
     if (index >= 0) {
       tick.style.borderLeftColor = seriesColour(index);
     }
@@ -259,11 +261,16 @@ export class RunTable {
       ...COLUMNS.map(column =>
         h(
           'td',
-          { class: column.numeric ? 'llmlab-mod-numeric' : undefined },
-          column.cell ? column.cell(run) : String(run[column.key] ?? '')
+          {
+            class: column.numeric ? 'llmlab-mod-numeric' : undefined,
+            'data-col': column.key
+          },
+          column.cell
+            ? column.cell(run, shared)
+            : String(run[column.key] ?? '')
         )
       ),
-      h('td', { class: 'llmlab-Actions' }, code, folder)
+      h('td', { class: 'llmlab-Actions', 'data-col': 'actions' }, code, folder)
     );
   }
 
@@ -293,20 +300,75 @@ export class RunTable {
   }
 }
 
-function nameCell(run: IRunRow): Node {
+/**
+ * The run's full name; where another listed run has the same name, its id's last six
+ * digits beside it so the two can be told apart. The tooltip has the id, kind, family, tags.
+ */
+function nameCell(run: IRunRow, shared: Set<string>): Node {
   const details = [run.id, run.kind, run.family, ...(run.tags ?? [])]
     .filter(Boolean)
     .join(' · ');
+  const suffix =
+    shared.has(run.name) && run.name !== run.id
+      ? [h('span', { class: 'llmlab-RunSuffix' }, ` · ${run.id.slice(-6)}`)]
+      : [];
   return h(
     'span',
     {
       class: 'llmlab-RunName',
       title: run.error ? `${details}\n${run.error}` : details
     },
-    run.name
+    run.name,
+    ...suffix
   );
 }
 
+/** The creation time as local "YYYY-MM-DD HH:MM", the exact ISO time in its tooltip. */
+function createdCell(run: IRunRow): Node {
+  return h(
+    'time',
+    { datetime: run.created_at ?? '', title: run.created_at ?? '' },
+    formatTime(run.created_at)
+  );
+}
+
+/** Names that more than one of `rows` has. */
+export function sharedNames(rows: IRunRow[]): Set<string> {
+  const seen = new Set<string>();
+  const shared = new Set<string>();
+  for (const { name } of rows) {
+    (seen.has(name) ? shared : seen).add(name);
+  }
+  return shared;
+}
+
+/** What a column sorts by: numbers as numbers, times as epoch ms, text as shown. */
+export function sortValue(
+  run: IRunRow,
+  key: keyof IRunRow
+): number | string | null {
+  const value = run[key];
+  if (value === null || value === undefined) {
+    return null;
+  }
+  if (key.endsWith('_at')) {
+    const time = Date.parse(String(value));
+    return isNaN(time) ? null : time;
+  }
+  return typeof value === 'number' ? value : String(value);
+}
+
+const TEXT_ORDER = new Intl.Collator(undefined, {
+  numeric: true,
+  sensitivity: 'base'
+});
+
+/** Numbers by value; text as a person orders it ("run-2" before "run-10", any case). */
+export function compareValues(x: number | string, y: number | string): number {
+  return typeof x === 'number' && typeof y === 'number'
+    ? x - y
+    : TEXT_ORDER.compare(String(x), String(y));
+}
 /** A coloured label for a run's status; the error, if any, in its tooltip. */
 function statusBadge(run: IRunRow): Node {
   return h(
