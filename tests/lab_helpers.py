@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -160,8 +160,9 @@ def artifacts_dir() -> Path:
     return folder
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save a PNG of ``page`` as ``<artifacts>/<name>.png`` and return its path."""
+def screenshot(page: Page | Locator, name: str) -> Path:
+    """Save a PNG of ``page`` (or of one element, a ``Locator``) as ``<artifacts>/<name>.png``
+    and return its path."""
     path = artifacts_dir() / f"{name}.png"
     page.screenshot(path=str(path))
     return path
