@@ -149,6 +149,35 @@ class Lab:
         assert not [e for e in self.errors if "llmlab" in e], self.errors
 
 
+#: JavaScript for ``locator.evaluate`` on a table: the cells whose text is wider than the cell,
+#: the cells of a row that overlap each other, and a table wider than its parent.
+LAYOUT_PROBLEMS = """table => {
+  const problems = [];
+  const box = el => el.getBoundingClientRect();
+  for (const row of table.querySelectorAll('tr')) {
+    const cells = [...row.children].filter(c => box(c).width > 0);
+    for (const cell of cells) {
+      if (cell.scrollWidth > cell.clientWidth + 1) {
+        problems.push(`clipped: ${cell.dataset.col ?? cell.cellIndex} "${cell.innerText}"`);
+      }
+    }
+    cells.forEach((a, i) => cells.slice(i + 1).forEach(b => {
+      const [p, q] = [box(a), box(b)];
+      const x = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+      const y = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+      if (x > 1 && y > 1) {
+        problems.push(`overlap: ${a.dataset.col ?? a.cellIndex} / ${b.dataset.col ?? b.cellIndex}`);
+      }
+    }));
+  }
+  const scroll = table.parentElement;
+  if (scroll.scrollWidth > scroll.clientWidth + 1) {
+    problems.push(`table ${scroll.scrollWidth}px wide in ${scroll.clientWidth}px`);
+  }
+  return problems;
+}"""
+
+
 def artifacts_dir() -> Path:
     """Where browser tests leave screenshots: ``$LLMLAB_TEST_ARTIFACTS`` (CI can collect it),
     else ``llmlab-test-artifacts`` in the temp folder."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import Lab, screenshot
+from lab_helpers import LAYOUT_PROBLEMS, Lab, screenshot
 
 import llmlab
 import llmlab.runs
@@ -22,33 +22,6 @@ LONG = "20261205-152941-8d1f2a-char-gpt-with-a-long-descriptive-name"
 #: differently as text (1000 < 60 < 9) and as numbers
 RUNS = [("03-attention", 9, []), ("03-attention", 1000, []), ("03-attention", 60, []),
         (LONG, 300, ["Baseline"])]
-
-#: Cells whose text is wider than the cell, and cells of a row that overlap each other.
-LAYOUT_PROBLEMS = """table => {
-  const problems = [];
-  const box = el => el.getBoundingClientRect();
-  for (const row of table.querySelectorAll('tr')) {
-    const cells = [...row.children].filter(c => box(c).width > 0);
-    for (const cell of cells) {
-      if (cell.scrollWidth > cell.clientWidth + 1) {
-        problems.push(`clipped: ${cell.dataset.col} "${cell.innerText}"`);
-      }
-    }
-    cells.forEach((a, i) => cells.slice(i + 1).forEach(b => {
-      const [p, q] = [box(a), box(b)];
-      const x = Math.min(p.right, q.right) - Math.max(p.left, q.left);
-      const y = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
-      if (x > 1 && y > 1) {
-        problems.push(`overlap: ${a.dataset.col} / ${b.dataset.col}`);
-      }
-    }));
-  }
-  const scroll = table.parentElement;
-  if (scroll.scrollWidth > scroll.clientWidth + 1) {
-    problems.push(`table ${scroll.scrollWidth}px wide in ${scroll.clientWidth}px`);
-  }
-  return problems;
-}"""
 
 #: Whether an input's placeholder fits inside it, measured in the input's own font.
 PLACEHOLDER_FITS = """input => {
