@@ -140,6 +140,7 @@ def test_widgets_take_a_model_name_or_folder_as_their_source(folder):
     assert model.config.n_layer == 2 and tok.bos_id is not None
     widget = GenerateWidget(str(folder))
     widget.prompt.value, widget.max_new_tokens.value = "The capital", 5
+    widget.seed.value = "0"  # a random seed lets an untrained model draw eos early, sometimes
     widget.generate_button.click()
     assert widget.wait(timeout=60) and widget.status.kind != "error", widget.status.message
     assert widget.text and len(widget.events) == 5  # the new text (random weights)
