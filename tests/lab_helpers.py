@@ -143,6 +143,12 @@ class Lab:
         return self.page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)",
                                   [name, args or {}])
 
+    def open_and_run(self, path: str, command: str = "notebook:run-all-cells") -> None:
+        """Open the notebook ``path``, wait for its kernel to be idle, then run ``command``."""
+        self.command("docmanager:open", {"path": path})
+        self.page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+        self.command(command)
+
     def assert_clean(self) -> None:
         """Nothing went to the network and no llmlab code threw."""
         assert not self.blocked, f"JupyterLab tried to reach the network: {self.blocked}"

@@ -85,9 +85,7 @@ def test_generation_streams_and_clicks_are_answered_while_training(tmp_path, mon
         page = lab.page
         page.set_default_timeout(60_000)
         try:
-            lab.command("docmanager:open", {"path": "busy.ipynb"})
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-            lab.command("notebook:run-all-cells")
+            lab.open_and_run("busy.ipynb")
             generate = page.locator(f"{GENERATOR} button", has_text="Generate")
             stop_writing = page.locator(f"{GENERATOR} button", has_text="Stop")
             generate.wait_for(timeout=120_000)

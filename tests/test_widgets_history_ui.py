@@ -47,9 +47,7 @@ def test_run_history_widget_is_readable_sortable_and_filterable(tmp_path: Path) 
         page = lab.page
         page.set_default_timeout(60_000)
         try:
-            lab.command("docmanager:open", {"path": "history.ipynb"})
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-            lab.command("notebook:run-all-cells")
+            lab.open_and_run("history.ipynb")
             page.locator(f"{TABLE} tbody tr").nth(len(RUNS) - 1).wait_for(timeout=90_000)
             assert page.locator(TABLE).evaluate(LAYOUT_PROBLEMS) == []
             names = column(page, 1)

@@ -78,9 +78,7 @@ def test_every_new_view_of_a_training_widget_shows_the_whole_curve(tmp_path, mon
         watch(page)
         page.set_default_timeout(60_000)
         try:
-            lab.command("docmanager:open", {"path": "live.ipynb"})
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-            lab.command("notebook:run-cell-and-select-next")
+            lab.open_and_run("live.ipynb", "notebook:run-cell-and-select-next")
             page.wait_for_function(f"() => ({PLOTTED})()[0] >= 200", timeout=120_000)
 
             lab.command("notebook:run-cell-and-select-next")       # 1. shown again

@@ -38,9 +38,7 @@ def test_trainer_widget_trains_and_stops_in_jupyterlab(tmp_path: Path, monkeypat
         page = lab.page
         page.set_default_timeout(60_000)
         try:
-            lab.command("docmanager:open", {"path": EXAMPLE.name})
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-            lab.command("notebook:run-all-cells")
+            lab.open_and_run(EXAMPLE.name)
             # the training cell (start + wait) finished, then the last cell generated
             page.locator(f"{TRAINER} .llmlab-status", has_text="finished run").wait_for(
                 timeout=120_000)

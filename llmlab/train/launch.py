@@ -135,8 +135,7 @@ def launch_command(spec: str | Path, *, num_processes: int = 1, num_machines: in
     if num_machines > 1:  # each machine runs the line with its own rank
         parts += ["--machine_rank", "$MACHINE_RANK", "--main_process_ip", "$MAIN_PROCESS_IP",
                   "--main_process_port", "29500"]
-    line = " ".join(parts + ["-m", "llmlab.train", shlex.quote(str(spec))])
-    return line
+    return " ".join(parts + ["-m", "llmlab.train", shlex.quote(str(spec))])
 
 
 def notebook_launch(trainer: Any, num_processes: int) -> Any:

@@ -24,6 +24,7 @@ from llmlab.runs import checkpoints
 from llmlab.train.callbacks import Callback, ProgressBar
 from llmlab.train.config import MACHINE_SETTINGS, TrainConfig, lr_at
 from llmlab.train.hardware import check_machine
+from llmlab.train import throughput
 from llmlab.train.sharding import accelerator_plugins
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
 
@@ -97,9 +98,11 @@ class Trainer:
         >>> run = trainer.fit(resume_from=run.id)                       # doctest: +SKIP
         """
         self._stop_requested = False
-        self.__dict__.pop("_mfu_terms", None)
         accelerator = fresh_accelerator(self.config, self.log_with, self.store.path,
                                         **accelerator_plugins(self.config, self.model))
+        # MFU's two terms, fixed for the run: the model's FLOPs per token, the device's peak
+        self._mfu_terms = (throughput.flops_per_token(self.model, self.data.seq_len),
+                           throughput.run_peak_flops(self.config, accelerator.device))
         self.accelerator = accelerator
         model, optimizer = self._prepare(accelerator)
         self.state = TrainerState(seed=self.config.seed)
@@ -275,12 +278,7 @@ class Trainer:
 
     def _throughput(self, accelerator, tokens: int, seconds: float) -> dict[str, float]:
         """``tokens_per_s`` over the last logging interval, and ``mfu`` when the peak is known."""
-        from llmlab.train import throughput
-
         out = {"tokens_per_s": tokens / max(seconds, 1e-9)}
-        if not hasattr(self, "_mfu_terms"):
-            self._mfu_terms = (throughput.flops_per_token(self.model, self.data.seq_len),
-                               throughput.run_peak_flops(self.config, accelerator.device))
         per_token, peak = self._mfu_terms
         if per_token and peak:
             out["mfu"] = throughput.mfu(out["tokens_per_s"], per_token, peak,
