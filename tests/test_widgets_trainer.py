@@ -248,3 +248,25 @@ def test_start_after_a_run_says_it_continues_or_starts_fresh(data, tmp_path):
 
 def test_the_sample_prompt_defaults_to_the_first_line_of_the_text(data, tmp_path):
     assert widget(data, tmp_path).sample_prompt.value == "First Citizen:"
+
+
+def test_the_choice_dropdowns_offer_exactly_the_configs_choices(data, tmp_path, monkeypatch):
+    import torch
+
+    from llmlab.train import hardware
+    from llmlab.errors import ConfigError
+    from llmlab.train.config import CHOICES, TrainConfig
+
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)  # a GPU machine
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("cuda"))
+    w = widget(data, tmp_path)
+    for name in ("decay", "mixed_precision"):
+        offered = [value for _, value in w.controls[name].options]
+        assert offered == list(CHOICES[name])
+        for value in offered:   # each one is a setting TrainConfig accepts
+            w.controls[name].value = value
+            assert getattr(w.train_config, name) == value
+    assert dict(w.controls["mixed_precision"].options)["float32"] == "no"
+    with pytest.raises(ConfigError, match="use one of"):
+        TrainConfig(decay="cosinus")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from llmlab.config import reject_unknown_keys
 from llmlab.errors import ConfigError
@@ -18,7 +18,14 @@ MixedPrecision = Literal["no", "bf16", "fp16"]
 Decay = Literal["cosine", "linear", "constant"]
 Sharding = Literal["fsdp", "deepspeed-zero2", "deepspeed-zero3"]
 #: The ``sharding`` choices besides None (DDP, or one device).
-SHARDINGS: tuple[str, ...] = ("fsdp", "deepspeed-zero2", "deepspeed-zero3")
+SHARDINGS: tuple[str, ...] = get_args(Sharding)
+#: The settings that take one of a few values, and those values: the one list that
+#: validation, the trainer widget's dropdowns and the docs read (None: not sharded).
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "mixed_precision": get_args(MixedPrecision),
+    "decay": get_args(Decay),
+    "sharding": (None, *SHARDINGS),
+}
 #: Settings that describe the machine, not the training: a resume may change them.
 MACHINE_SETTINGS = ("peak_flops",)
 
@@ -82,10 +89,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be 0 or more (0 turns it off).")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError("TrainConfig.beta1 and beta2 must be in [0, 1).")
-        _choice(self, "mixed_precision", ("no", "bf16", "fp16"))
-        _choice(self, "decay", ("cosine", "linear", "constant"))
-        if self.sharding is not None:
-            _choice(self, "sharding", SHARDINGS + (None,))
+        for name in CHOICES:
+            _choice(self, name, CHOICES[name])
         _finite(self, "peak_flops", optional=True)
         if self.peak_flops is not None and not self.peak_flops > 0:
             raise ConfigError(f"TrainConfig.peak_flops={self.peak_flops!r} must be the device's "
@@ -184,7 +189,7 @@ def _flags(cfg: TrainConfig, *names: str) -> None:
             raise ConfigError(f"TrainConfig.{name}={getattr(cfg, name)!r} must be True or False.")
 
 
-def _choice(cfg: TrainConfig, name: str, allowed: tuple[str, ...]) -> None:
+def _choice(cfg: TrainConfig, name: str, allowed: tuple[Any, ...]) -> None:
     if getattr(cfg, name) not in allowed:
         raise ConfigError(f"TrainConfig.{name}={getattr(cfg, name)!r}; use one of {allowed}.")
 

@@ -25,7 +25,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from llmlab.train.callbacks import Callback
-from llmlab.train.config import TrainConfig
+from llmlab.train.config import CHOICES, TrainConfig
 from llmlab.widgets.charts import LineChart
 from llmlab.widgets.snapshot import (
     Snapshot,
@@ -41,6 +41,8 @@ from llmlab.widgets.throttle import Throttle
 CONTROLS = {"max_steps": "max steps", "batch_size": "batch size", "lr": "learning rate",
             "eval_interval": "eval every", "decay": "lr decay", "seed": "seed",
             "mixed_precision": "precision"}
+#: How a choice reads in a dropdown, where the config's own word would puzzle.
+CHOICE_LABELS = {("mixed_precision", "no"): "float32"}
 SAMPLE_TOKENS = 60   # characters or tokens per sample generation
 SAMPLES_SHOWN = 3    # the latest samples kept on screen
 _STYLE = {"description_width": "95px"}
@@ -498,25 +500,36 @@ def _split_source(source: Any) -> tuple[Any, Any, Any]:
 
 def _control(name: str, label: str, value: Any) -> widgets.ValueWidget:
     style = _STYLE
-    if name == "decay":
-        return widgets.Dropdown(options=("cosine", "linear", "constant"), value=value,
-                                description=label, style=style)
     if name == "mixed_precision":
         return _precision_control(label, value)
+    if name in CHOICES:
+        return widgets.Dropdown(options=choice_options(name), value=value, description=label,
+                                style=style)
     if isinstance(value, float):
         return widgets.FloatText(value, description=label, style=style)
     return widgets.IntText(value, description=label, style=style)
 
 
+def choice_options(name: str) -> list[tuple[str, Any]]:
+    """The dropdown options of the TrainConfig choice ``name``: ``(label, value)`` for every
+    value of ``llmlab.train.config.CHOICES[name]``, in its order.
+
+    >>> choice_options("decay")
+    [('cosine', 'cosine'), ('linear', 'linear'), ('constant', 'constant')]
+    """
+    return [(CHOICE_LABELS.get((name, value), str(value)), value) for value in CHOICES[name]]
+
+
 def _precision_control(label: str, value: str) -> widgets.Dropdown:
-    """float32 / bf16 (bf16 offered where the machine computes it natively; fp16 on a GPU)."""
+    """The config's precisions this machine runs: bf16 where it computes it natively, fp16
+    on a GPU, float32 always."""
     import torch
 
     from llmlab.train.hardware import cpu_has_bf16
 
     gpu = torch.accelerator.is_available()
-    options = [("float32", "no")] + ([("bf16", "bf16")] if gpu or cpu_has_bf16() else [])
-    options += [("fp16", "fp16")] if gpu else []
+    runs_here = {"no": True, "bf16": gpu or cpu_has_bf16(), "fp16": gpu}
+    options = [option for option in choice_options("mixed_precision") if runs_here[option[1]]]
     if value not in [v for _, v in options]:
         options.append((value, value))  # what the caller asked for; Start says why it fails
     return widgets.Dropdown(
