@@ -30,6 +30,11 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
 - ``panel_head_draw_1024_vs_widget``: the same vs the notebook widget's front end drawing the
   same heads (``benchmarks/attention.py``'s harness: a local server answering as the kernel;
   there a head is picked by clicking its thumbnail);
+- ``notebook_head_switch_1024``: ``cap.show()`` in a JupyterLab notebook on a real kernel
+  (the same 1,024-token capture): from the click on a head's thumbnail to its redrawn
+  heatmap (the view's own drawn event: input to pixels, kernel round trip included), median
+  over heads, vs the 200 ms budget; ``notebook_head_switch_1024_wait`` is the part spent
+  waiting for the kernel's answer;
 - ``panel_first_draw_1024``: from asking for the snapshot to its first picture (metadata,
   thumbnails, the mean of the last layer's 12 heads), vs a 1 s budget.
 
@@ -239,10 +244,70 @@ def bench_panel(args, root: Path) -> None:
          higher_is_better=False, target=1.0)
 
 
+NOTEBOOK_CELLS = [
+    "import sys\n"
+    f"sys.path.insert(0, {str(HERE)!r})\n"
+    "from attention import model_and_tokenizer, text_of\n"
+    "import torch\n"
+    "from llmlab.attention import inspect\n"
+    "model, tok = model_and_tokenizer(torch.device('cpu'))\n"
+    "cap = inspect(model, tok, text_of(1024))",
+    "cap.show()",
+]
+
+#: JavaScript: collect every inspector drawn event's detail in window.__drawn.
+COLLECT_DRAWN = """() => { window.__drawn = [];
+  document.addEventListener('llmlab-inspector-drawn', e => window.__drawn.push(e.detail)); }"""
+
+
+def notebook_head_clicks(url: str, clicks: int) -> list[dict]:
+    """The drawn events' details (``ms``, ``waitMs``, ``drawMs``) of ``clicks`` head clicks
+    on the thumbnail grid of ``cap.show()`` in a notebook (the last layer, heads in turn)."""
+    with chromium() as browser:
+        lab = open_lab(browser, url)
+        page = lab.page
+        page.set_default_timeout(180_000)
+        page.evaluate(COLLECT_DRAWN)
+        lab.open_and_run("inspect.ipynb")
+        page.wait_for_function("() => window.__drawn.length >= 1")
+        details = []
+        for h in range(clicks):
+            n = page.evaluate("() => window.__drawn.length")
+            page.evaluate("() => document.querySelector('.llmlab-insp-grid').scrollIntoView()")
+            c = page.evaluate("h => document.querySelector('.llmlab-insp').parentElement"
+                              ".llmlabInspector.gridCellCenter(11, h)", 1 + h % 11)
+            page.mouse.click(c["x"], c["y"])
+            page.wait_for_function(f"() => window.__drawn.length > {n}")
+            details.append(page.evaluate("() => window.__drawn.at(-1)"))
+        lab.assert_clean()
+    return details
+
+
+def bench_notebook(args, root: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, root / "inspect.ipynb")
+    clicks = 6 if args.quick else 11
+    with running_lab(root) as url:
+        details = notebook_head_clicks(url, clicks)
+    log("notebook head clicks: " + ", ".join(
+        f"{d['ms']:.0f} ms (wait {d['waitMs']:.0f}, draw {d['drawMs']:.0f})" for d in details))
+    emit(BENCH, "notebook_head_switch_1024", "ms", statistics.median(d["ms"] for d in details),
+         200.0, "200 ms budget", higher_is_better=False, target=1.0)
+    emit(BENCH, "notebook_head_switch_1024_wait", "ms",
+         statistics.median(d["waitMs"] for d in details), 200.0, "200 ms budget",
+         higher_is_better=False, target=1.0)
+
+
 def main() -> None:
     def options(parser) -> None:
         parser.add_argument("--panel-only", action="store_true",
                             help="only the Attention inspector cases")
+        parser.add_argument("--notebook-only", action="store_true",
+                            help="only the notebook inspector case (cap.show() on a kernel)")
         parser.add_argument("--load-only", action="store_true",
                             help="only the GET version under load cases (no browser)")
 
@@ -252,6 +317,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
             bench_load(args, Path(tmp))
         return
+    if args.notebook_only:
+        with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
+            bench_notebook(args, Path(tmp))
+        return
     if not args.panel_only:
         with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
             bench_runs_list(args, Path(tmp))
@@ -259,6 +328,8 @@ def main() -> None:
             bench_load(args, Path(tmp))
     with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
         bench_panel(args, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="llmlab-bench-lab-") as tmp:
+        bench_notebook(args, Path(tmp))
 
 
 if __name__ == "__main__":

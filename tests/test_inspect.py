@@ -181,6 +181,26 @@ def test_rollout_by_hand(gpt_cap):
     assert torch.equal(gpt_cap.matrix(layer=0, head="rollout"), roll[0])
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_rollout_long_inputs_match_the_formula(causal):
+    """At 300 tokens causal products take the block-triangular path; both must equal the
+    plain formula (float16 capture, as long inputs are kept)."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(3, 4, 300, 300, generator=g)
+    if causal:
+        scores = scores.masked_fill(torch.ones(300, 300).triu(1).bool(), float("-inf"))
+    att = torch.softmax(scores, -1).half()
+    eye, joint, expected = torch.eye(300), torch.eye(300), []
+    for layer in att:
+        a = layer.float().mean(0) + eye
+        joint = (a / a.sum(-1, keepdim=True)) @ joint
+        expected.append(joint)
+    torch.testing.assert_close(ops.rollout(att), torch.stack(expected), rtol=1e-5, atol=1e-6)
+    steps = ops.rollout_steps(att)
+    torch.testing.assert_close(next(steps), expected[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ops.aggregate_heads(att[1], "max"), att[1].float().amax(0))
+
+
 def test_rollout_refuses_cross_and_gaps(tok, gpt):
     cap = inspect(tiny("seq2seq", tok), tok, "the animal", "street")
     with pytest.raises(InputError, match="self-attention"):

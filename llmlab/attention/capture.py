@@ -21,7 +21,7 @@ tokens peaks near the size of the capture itself.
 from __future__ import annotations
 
 import inspect as _pyinspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +110,7 @@ class Capture:
         self._lens = lens
         self._model = model
         self._tokenizer = tokenizer
-        self._rollouts: dict[str, Tensor] = {}
+        self._rollouts: dict[tuple, tuple[list[Tensor], Iterator[Tensor]]] = {}
 
     # ------------------------------------------------------------------ description
     @property
@@ -209,7 +209,7 @@ class Capture:
         kind = self._kind(kind)
         pos = self.layer_position(kind, layer)
         if head == "rollout":
-            m = self.rollout(kind)[pos]
+            m = self._rollout_at(kind, pos)
         elif head in ("mean", "max"):
             m = ops.aggregate_heads(self.attention[kind][pos], head)
         elif isinstance(head, str):
@@ -228,6 +228,10 @@ class Capture:
         :func:`llmlab.attention.ops.rollout`). Needs every layer from the first captured and
         self-attention (``"encoder"`` or ``"decoder"``); averages the captured heads."""
         kind = self._kind(kind)
+        return torch.stack([self._rollout_at(kind, pos, residual=residual)
+                            for pos in range(len(self.layers[kind]))])
+
+    def _check_rollout(self, kind: str) -> None:
         if kind == "cross":
             raise InputError(
                 "rollout is defined for self-attention; use kind='encoder' or 'decoder' "
@@ -240,10 +244,16 @@ class Capture:
                 f"capture holds layers {self.layers[kind]} of the {kind}; inspect again with "
                 "layers=None (or layers=range(n))."
             )
-        key = f"{kind}:{residual}"
-        if key not in self._rollouts:
-            self._rollouts[key] = ops.rollout(self.attention[kind], residual=residual)
-        return self._rollouts[key]
+
+    def _rollout_at(self, kind: str, pos: int, *, residual: bool = True) -> Tensor:
+        """The rollout after layer position ``pos``, computing (and keeping) only the layers
+        up to it."""
+        self._check_rollout(kind)
+        done, steps = self._rollouts.setdefault(
+            (kind, residual), ([], ops.rollout_steps(self.attention[kind], residual=residual)))
+        while len(done) <= pos:
+            done.append(next(steps))
+        return done[pos]
 
     # ------------------------------------------------------------------ logit lens
     def logit_lens(self, k: int | None = None) -> LogitLens:
