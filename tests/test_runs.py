@@ -28,11 +28,13 @@ from llmlab.runs import (
     RunStoreWarning,
     is_valid_run_id,
 )
+from llmlab.runs import checkpoints
 from llmlab.runs.manifest import git_info, write_manifest
 
 CFG = ModelConfig(family="gpt", vocab_size=40, context_length=16, n_layer=2, n_head=2, d_model=16)
 LIST_COLUMNS = ["id", "name", "kind", "status", "created_at", "updated_at", "ended_at", "family",
-                "params", "steps", "train_loss", "val_loss", "tags", "path", "error"]
+                "params", "steps", "train_loss", "val_loss", "tokens_per_s", "mfu", "tags", "path",
+                "error"]
 
 
 @pytest.fixture
@@ -63,6 +65,18 @@ def run_python(code, *args, **kw):
 
 
 # -- writing and reading back -----------------------------------------------------------------
+
+def test_the_list_shows_the_last_logged_throughput_and_mfu(store):
+    fast = new_run(store, name="gpu")
+    fast.log_metrics({"tokens_per_s": 1000.0, "mfu": 0.30}, step=1)
+    fast.log_metrics({"tokens_per_s": 1200.0, "mfu": 0.36}, step=2)
+    fast.finish()
+    cpu = new_run(store, name="cpu")   # no peak known: tokens/s only
+    cpu.log_metrics({"tokens_per_s": 80.0}, step=1)
+    cpu.finish()
+    rows = {r["name"]: r for r in store.list().iter_rows(named=True)}
+    assert (rows["gpu"]["tokens_per_s"], rows["gpu"]["mfu"]) == (1200.0, 0.36)
+    assert (rows["cpu"]["tokens_per_s"], rows["cpu"]["mfu"]) == (80.0, None)
 
 def test_log_flush_read_back_list_and_compare(store):
     run = new_run(store, name="base", config=CFG, training={"lr": 3e-4}, seed=7,
@@ -99,7 +113,8 @@ def test_log_flush_read_back_list_and_compare(store):
         "id": run.id, "name": "base", "kind": "train", "status": "running",
         "created_at": None, "updated_at": None, "ended_at": None, "family": "gpt",
         "params": param_count(CFG), "steps": 5, "train_loss": 2.0, "val_loss": 2.2,
-        "tags": ["smoke"], "path": str(run.path), "error": None}
+        "tokens_per_s": None, "mfu": None, "tags": ["smoke"], "path": str(run.path),
+        "error": None}
 
     other = new_run(store, name="other")
     other.log_metrics({"train/loss": 9.0}, step=0)
@@ -431,13 +446,11 @@ def test_checkpoints_count_only_when_complete(store):
     assert run.checkpoints() == [] and run.latest_checkpoint() is None
     for step in (100, 300, 200):
         run.checkpoint_dir(step).mkdir(parents=True)
-    run.mark_checkpoint_complete(100)
+    checkpoints.seal(run.checkpoint_dir(100), 100)
     (run.checkpoint_dir(200) / CHECKPOINT_COMPLETE).write_text("{}")
     (run.path / "checkpoints" / ".step-00000400.tmp").mkdir()
     assert run.checkpoints() == [(100, run.checkpoint_dir(100)), (200, run.checkpoint_dir(200))]
     assert run.latest_checkpoint() == run.checkpoint_dir(200)
-    with pytest.raises(RunStoreError, match="save the checkpoint there first"):
-        run.mark_checkpoint_complete(500)
     assert run.artifacts_dir == run.path / "artifacts"
 
 

@@ -14,8 +14,6 @@ from pathlib import Path
 from llmlab.errors import FrontendNotBuiltError
 
 STATIC = Path(__file__).with_name("static")
-INSPECTOR_JS = STATIC / "inspector.js"
-VENDOR = STATIC / "vendor"
 
 
 def static_text(relative: str) -> str:

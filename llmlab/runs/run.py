@@ -343,14 +343,6 @@ class Run:
         """Where the checkpoint of ``step`` goes: ``checkpoints/step-<8 digits>`` (not created)."""
         return self.path / CHECKPOINTS_DIR / checkpoint_name(step)
 
-    def mark_checkpoint_complete(self, step: int) -> Path:
-        """Seal the checkpoint of ``step`` (its ``COMPLETE`` marker, with every file's
-        checksum: :func:`llmlab.runs.checkpoints.seal`); call it last."""
-        folder = self.checkpoint_dir(step)
-        if not folder.is_dir():
-            raise RunStoreError(f"no checkpoint folder {folder}; save the checkpoint there first")
-        return checkpoints.seal(folder, step)
-
     def resumable_checkpoint(self, *, exact: bool = True) -> tuple[Path, list[str]]:
         """The latest checkpoint a resume can use and what makes it inexact (empty: exact);
         see :func:`llmlab.runs.checkpoints.pick_for_resume`.
