@@ -144,3 +144,16 @@ def test_runs_that_share_a_name_are_told_apart(tmp_path):
         assert f"<td>03-attention · {run_id[-6:]}</td>" in history.table.value
     created = history.shown["created_at"][0]
     assert f"<td>{created[:10]} {created[11:16]}</td>" in history.table.value
+
+
+def test_the_table_shows_tokens_per_second_and_mfu_with_a_dash_when_absent(store):
+    history = RunHistory(store)
+    table = history.table.value
+    assert "<th class=\"llmlab-num\">tok/s</th>" in table and "MFU %" in table
+    speeds = history.runs.filter(history.runs["name"] == "one-layer")["tokens_per_s"]
+    assert f">{round(speeds[0]):,}</td>" in table          # the CPU runs log tokens/s...
+    assert history.runs["mfu"].is_null().all()              # ...but no MFU (no peak known)
+    row = next(r for r in table.split("<tr>") if "Notes" in r)
+    assert row.count("–") >= 2                              # a dash for each missing number
+    history.sort_by.value, history.descending.value = "tokens_per_s", True
+    assert history.shown["name"][-1] == "Notes <b>"        # no tokens/s: sorted last

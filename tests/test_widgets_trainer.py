@@ -270,3 +270,17 @@ def test_the_choice_dropdowns_offer_exactly_the_configs_choices(data, tmp_path, 
     assert dict(w.controls["mixed_precision"].options)["float32"] == "no"
     with pytest.raises(ConfigError, match="use one of"):
         TrainConfig(decay="cosinus")
+
+
+def test_the_numbers_line_shows_tokens_per_second_and_mfu_when_known(data, tmp_path):
+    cpu = widget(data, tmp_path)
+    cpu.start()
+    run = cpu.wait()
+    speed = run.metrics["tokens_per_s"].drop_nulls()[-1]
+    assert f"{speed:,.0f} tok/s" in cpu.stats.value and "MFU" not in cpu.stats.value
+    peak = widget(data, tmp_path, peak_flops=1e12)   # a peak given: MFU is known
+    peak.start()
+    run = peak.wait()
+    mfu = run.metrics["mfu"].drop_nulls()[-1]
+    assert mfu > 0 and f"MFU {mfu:.1%}" in peak.stats.value
+    assert f"MFU {mfu:.1%}" in peak.static_html()

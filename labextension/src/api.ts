@@ -43,6 +43,10 @@ export interface IRunRow {
   steps: number | null;
   train_loss: number | null;
   val_loss: number | null;
+  /** Training throughput at the last logging interval. */
+  tokens_per_s: number | null;
+  /** Model-FLOPs utilisation (0-1) at the last logging interval; null where no peak was known. */
+  mfu: number | null;
   error: string | null;
   tags: string[];
 }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { formatBytes, formatCount, formatTick, formatTime, formatValue } from '../src/panels/format';
+import {
+  formatBytes,
+  formatCount,
+  formatShare,
+  formatThroughput,
+  formatTick,
+  formatTime,
+  formatValue
+} from '../src/panels/format';
 import { niceTicks } from '../src/panels/lineChart';
 import { displayToken } from '../src/inspector/tokens';
 
@@ -23,6 +31,14 @@ describe('numbers', () => {
     expect(formatValue(1e-5)).toBe('1.00e-5');
     expect(formatValue(0)).toBe('0');
     expect(formatValue(undefined)).toBe('');
+  });
+
+  it('throughput and MFU, a dash when a run logged none', () => {
+    expect(formatThroughput(12345.6)).toBe('12.35k');
+    expect(formatThroughput(812.4)).toBe('812');
+    expect(formatThroughput(null)).toBe('–');
+    expect(formatShare(0.4127)).toBe('41.3%');
+    expect(formatShare(null)).toBe('–');
   });
 
   it('axis ticks', () => {

@@ -17,6 +17,8 @@ function run(fields: Partial<IRunRow>): IRunRow {
     steps: null,
     train_loss: null,
     val_loss: null,
+    tokens_per_s: null,
+    mfu: null,
     error: null,
     tags: [],
     ...fields

@@ -47,11 +47,15 @@ LIST_COLUMNS = {
     "id": "String", "name": "String", "kind": "String", "status": "String",
     "created_at": "String", "updated_at": "String", "ended_at": "String",
     "family": "String", "params": "Int64", "steps": "Int64",
-    "train_loss": "Float64", "val_loss": "Float64", "tags": "List[String]",
+    "train_loss": "Float64", "val_loss": "Float64", "tokens_per_s": "Float64",
+    "mfu": "Float64", "tags": "List[String]",
     "path": "String", "error": "String",
 }
 #: Summary keys shown as the list's loss columns.
 TRAIN_LOSS, VAL_LOSS = "train/loss", "val/loss"
+#: Summary keys shown as the list's throughput columns (their last logged value; MFU only
+#: where the device's peak was known).
+TOKENS_PER_S, MFU = "tokens_per_s", "mfu"
 _ID_ATTEMPTS = 20
 
 
@@ -300,7 +304,8 @@ def _manifest_row(row: dict[str, Any], manifest: dict[str, Any]) -> dict[str, An
         family=_str(config.get("family")) if config else None,
         params=counted if counted is not None else _params(config),
         steps=_int(manifest.get("last_step")), train_loss=_float(summary.get(TRAIN_LOSS)),
-        val_loss=_float(summary.get(VAL_LOSS)), error=_str(manifest.get("error")),
+        val_loss=_float(summary.get(VAL_LOSS)), tokens_per_s=_float(summary.get(TOKENS_PER_S)),
+        mfu=_float(summary.get(MFU)), error=_str(manifest.get("error")),
         tags=_tags(manifest.get("tags")),
     )
     if row["status"] == CORRUPT:

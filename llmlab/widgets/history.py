@@ -24,9 +24,11 @@ from llmlab.widgets.tables import frame_html, run_names
 
 ANY = "any status"
 SORTABLE = ("created_at", "updated_at", "name", "status", "family", "params", "steps",
-            "train_loss", "val_loss")
+            "train_loss", "val_loss", "tokens_per_s", "mfu")
 TABLE_COLUMNS = ("name", "status", "family", "params", "steps", "train_loss", "val_loss",
-                 "created_at", "id")
+                 "tokens_per_s", "mfu", "created_at", "id")
+#: Table headers that differ from the listing's column names.
+HEADERS = {"tokens_per_s": "tok/s", "mfu": "MFU %"}
 #: rows the table shows at most (filter to see others)
 MAX_ROWS = 200
 
@@ -187,12 +189,15 @@ class RunHistory(Snapshot, widgets.VBox):
 
 
 def _table_frame(shown: Any) -> Any:
-    """The shown runs as the table's columns: runs sharing a name told apart, short times."""
+    """The shown runs as the table's columns: runs sharing a name told apart, short times,
+    whole tokens/s, MFU in percent (a dash where a run logged none)."""
     import polars as pl
 
     return shown.select(TABLE_COLUMNS).with_columns(
         pl.Series("name", run_names(shown), dtype=pl.String),
-        pl.col("created_at").str.slice(0, 16).str.replace("T", " ", literal=True))
+        pl.col("created_at").str.slice(0, 16).str.replace("T", " ", literal=True),
+        pl.col("tokens_per_s").round().cast(pl.Int64),
+        (pl.col("mfu") * 100).round(1)).rename(HEADERS)
 
 
 def _label(row: dict[str, Any]) -> str:

@@ -378,7 +378,7 @@ class _LiveView(Callback):
         self.pause_requested = self.paused = self.stop_requested = self.ended = False
         self.sample_every, self.prompt = 0, ""
         self.last_step: int | None = None
-        self.last_loss = self.last_val = self.lr = self.tokens_per_s = None
+        self.last_loss = self.last_val = self.lr = self.tokens_per_s = self.mfu = None
         self.max_steps, self.eta = 0, None
         self._recent: list[str] = []
         self._clock: tuple[float, int] = (time.monotonic(), 0)
@@ -436,6 +436,7 @@ class _LiveView(Callback):
         self.last_loss = metrics.get("train/loss", self.last_loss)
         self.lr = metrics.get("lr", self.lr)
         self.tokens_per_s = metrics.get("tokens_per_s", self.tokens_per_s)
+        self.mfu = metrics.get("mfu", self.mfu)
         started, first = self._clock
         done = step - first
         if done > 0:
@@ -467,6 +468,8 @@ class _LiveView(Callback):
             parts.append(f"lr {self.lr:.2e}")
         if self.tokens_per_s is not None:
             parts.append(f"{self.tokens_per_s:,.0f} tok/s")
+        if self.mfu is not None:   # known on a GPU, or with peak_flops set
+            parts.append(f"MFU {self.mfu:.1%}")
         if self.eta is not None and not self.ended and self.last_step < self.max_steps:
             parts.append(f"ETA {_duration(self.eta)}")
         return " · ".join(parts)

@@ -50,6 +50,22 @@ export function formatValue(x: number | null | undefined): string {
     : String(Number(x.toPrecision(4)));
 }
 
+/** A dash where a run logged no such number. */
+export const MISSING = '–';
+
+/** Tokens per second with a k/M suffix (whole below 1000); a dash when missing. */
+export function formatThroughput(x: number | null | undefined): string {
+  if (x === null || x === undefined) {
+    return MISSING;
+  }
+  return Math.abs(x) >= 1e3 ? formatCount(x) : String(Math.round(x));
+}
+
+/** A fraction such as MFU as a percentage with one decimal; a dash when missing. */
+export function formatShare(x: number | null | undefined): string {
+  return x === null || x === undefined ? MISSING : `${(x * 100).toFixed(1)}%`;
+}
+
 /** An ISO time as local "YYYY-MM-DD HH:MM"; the input itself when it does not parse. */
 export function formatTime(iso: string | null): string {
   if (!iso) {

@@ -8,7 +8,13 @@
  */
 import type { IRunRow } from '../api';
 import { button, h } from './dom';
-import { formatTick, formatTime, formatValue } from './format';
+import {
+  formatShare,
+  formatThroughput,
+  formatTick,
+  formatTime,
+  formatValue
+} from './format';
 import { seriesColour } from './lineChart';
 
 /** What the table tells its owner. */
@@ -43,6 +49,13 @@ const COLUMNS: IColumn[] = [
     numeric: true,
     cell: r => formatValue(r.val_loss)
   },
+  {
+    key: 'tokens_per_s',
+    label: 'tok/s',
+    numeric: true,
+    cell: r => formatThroughput(r.tokens_per_s)
+  },
+  { key: 'mfu', label: 'MFU', numeric: true, cell: r => formatShare(r.mfu) },
   {
     key: 'params',
     label: 'params',
