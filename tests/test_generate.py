@@ -320,14 +320,12 @@ def test_generation_logprobs_equal_score_of_the_continuation(gpt):
 def test_beam_search_with_one_beam_is_greedy_and_more_beams_score_higher(gpt):
     from llmlab.generation.beam import beam_search
     from llmlab.generation.core import _prepare, inference
+    from llmlab.generation.options import Options
 
-    options = dict(max_new_tokens=25, do_sample=False, temperature=None, top_k=None, top_p=None,
-                   min_p=None, repetition_penalty=1.0, stop=None, stop_token_ids=[],
-                   num_beams=1, length_penalty=1.0, early_stopping=False, on_overflow="error",
-                   slide_keep=None, stream=False, return_logprobs=True, top_alternatives=0,
-                   use_cache=True)
+    options = Options(max_new_tokens=25, do_sample=False, stop_token_ids=[],
+                      on_overflow="error", return_logprobs=True)
     with inference(gpt):
-        one_beam = beam_search(_prepare(gpt, CHAR, "ROMEO:", None, options))[0]
+        one_beam = beam_search(_prepare(gpt, CHAR, "ROMEO:", options))[0]
     plain = greedy(gpt, "ROMEO:", 25, stop_token_ids=[], return_logprobs=True)
     assert one_beam.token_ids == plain.token_ids
     beams = generate(gpt, CHAR, "ROMEO:", max_new_tokens=25, num_beams=4, stop_token_ids=[],
@@ -523,10 +521,50 @@ def test_seq2seq_score_matches_the_training_loss(s2s):
     (dict(stop_token_ids=[999]), r"stop_token_ids holds 999, outside the model's vocabulary"),
     (dict(seed="x"), "seed='x' must be an int"),
     (dict(top_alternatives=-2), "top_alternatives=-2 must be >= 0"),
+    (dict(early_stopping="no"), "early_stopping='no' must be True or False"),
+    (dict(return_logprobs=1), "return_logprobs=1 must be True or False"),
+    (dict(use_cache=None), "use_cache=None must be True or False"),
+    (dict(length_penalty="x"), "length_penalty='x' must be a finite number"),
 ])
 def test_bad_options_are_named_with_a_fix(gpt, kw, match):
     with pytest.raises(InputError, match=match):
         generate(gpt, CHAR, "ROMEO:", **{"max_new_tokens": 5, **kw})
+
+
+def test_generate_keywords_are_the_declared_options():
+    """generate spells its options out (for help() and IDEs); they are Options' fields, in
+    order, with the same defaults and annotations."""
+    import dataclasses
+    import inspect
+
+    from llmlab.generation.options import Options
+
+    keywords = [p for p in inspect.signature(generate).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    declared = dataclasses.fields(Options)
+    assert [p.name for p in keywords] == [f.name for f in declared]
+    assert [p.default for p in keywords] == [f.default for f in declared]
+    assert [str(p.annotation) for p in keywords] == [str(f.type) for f in declared]
+
+
+def test_options_of_a_call_and_resolved_defaults():
+    from llmlab.generation.options import Options, resolve
+
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Options)}
+    given = Options.of({**defaults, "max_new_tokens": 7, "model": object()})
+    assert given == Options(max_new_tokens=7)
+    opts = resolve(given, model_vocab=50, context_length=64, eos_id=3, has_tokenizer=True,
+                   batched=False)
+    assert (opts.temperature, opts.do_sample, opts.top_k, opts.top_p, opts.min_p) == (
+        1.0, True, 0, 1.0, 0.0)
+    assert (opts.stop, opts.stop_token_ids, opts.slide_keep) == ((), (3,), 32)
+    beams = resolve(Options(num_beams=4, top_alternatives=99), model_vocab=50,
+                    context_length=64, eos_id=None, has_tokenizer=False, batched=True)
+    assert (beams.do_sample, beams.stop_token_ids, beams.top_alternatives) == (False, (), 50)
+    with pytest.raises(KeyError, match="temperature"):
+        Options.of({"max_new_tokens": 7})
 
 
 def test_bad_prompts_and_models(gpt, s2s):

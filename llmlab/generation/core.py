@@ -95,15 +95,9 @@ def generate(
 
     >>> generate(model, tok, ["ROMEO:", "JULIET:"], temperature=0, max_new_tokens=50)  # doctest: +SKIP
     """
+    given = Options.of(locals())  # the keyword arguments above are Options' fields
     prompts.check_model(model, "generate")
-    job = _prepare(model, tokenizer, prompt, seed, dict(
-        max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
-        top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
-        stop=stop, stop_token_ids=stop_token_ids, num_beams=num_beams,
-        length_penalty=length_penalty, early_stopping=early_stopping, on_overflow=on_overflow,
-        slide_keep=slide_keep, stream=stream, return_logprobs=return_logprobs,
-        top_alternatives=top_alternatives, use_cache=use_cache,
-    ))
+    job = _prepare(model, tokenizer, prompt, given)
     if job.opts.num_beams > 1:
         from llmlab.generation.beam import beam_search
 
@@ -164,16 +158,15 @@ class Job:
         return "eos" if token_id == self.eos_id else "stop"
 
 
-def _prepare(model: torch.nn.Module, tokenizer: Any, prompt: Any, seed: Any,
-             options: dict[str, Any]) -> Job:
+def _prepare(model: torch.nn.Module, tokenizer: Any, prompt: Any, given: Options) -> Job:
     cfg = model.config
     seq2seq = model.encoder_decoder
     rows, texts, batched = prompts.encode_prompts(prompt, tokenizer)
     rows = prompts.fill_empty(rows, tokenizer, source=seq2seq)
     prompts.check_ids(rows, cfg.vocab_size)
     eos = getattr(tokenizer, "eos_id", None)
-    opts = resolve(model_vocab=cfg.vocab_size, context_length=cfg.context_length, eos_id=eos,
-                   has_tokenizer=tokenizer is not None, batched=batched, **options)
+    opts = resolve(given, model_vocab=cfg.vocab_size, context_length=cfg.context_length,
+                   eos_id=eos, has_tokenizer=tokenizer is not None, batched=batched)
     bos = getattr(tokenizer, "bos_id", None)
     if seq2seq and bos is None:
         raise InputError(
@@ -188,7 +181,7 @@ def _prepare(model: torch.nn.Module, tokenizer: Any, prompt: Any, seed: Any,
         opts = dataclasses.replace(opts, top_alternatives=min(opts.top_alternatives, n_vocab))
     return Job(model=model, tokenizer=tokenizer, opts=opts, rows=rows, texts=texts,
                batched=batched, seq2seq=seq2seq, n_vocab=n_vocab, keep=keep,
-               seeds=_seeds(seed, len(rows), opts.do_sample), bos_id=bos, eos_id=eos)
+               seeds=_seeds(opts.seed, len(rows), opts.do_sample), bos_id=bos, eos_id=eos)
 
 
 def _fit_context(rows: list[list[int]], opts: Options, context: int, seq2seq: bool,

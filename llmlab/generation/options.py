@@ -5,10 +5,11 @@ Every bad value raises :class:`~llmlab.errors.InputError` naming the option and 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 
 from llmlab.errors import InputError
 
@@ -17,26 +18,42 @@ OVERFLOW_MODES = ("error", "slide")
 
 @dataclass(frozen=True)
 class Options:
-    """The resolved options of one ``generate`` call (see its docstring for each)."""
+    """Every option of :func:`~llmlab.generation.generate`, declared once: its keyword
+    arguments are these fields with these defaults (a test checks that the two agree), and
+    ``generate``'s docstring says what each does.
 
-    max_new_tokens: int
-    do_sample: bool
-    temperature: float
-    top_k: int
-    top_p: float
-    min_p: float
-    repetition_penalty: float
-    stop: tuple[str, ...]
-    stop_token_ids: tuple[int, ...]
-    num_beams: int
-    length_penalty: float
-    early_stopping: bool
-    on_overflow: str | None  # None: slide for causal LMs, error for seq2seq
-    slide_keep: int
-    stream: bool | str
-    return_logprobs: bool
-    top_alternatives: int
-    use_cache: bool
+    ``Options(...)`` holds the options as given; :func:`resolve` checks them and fills in
+    the defaults that depend on others (``temperature`` 1.0, ``do_sample`` from the
+    temperature, ``top_k`` 0, ``stop`` a tuple, ``slide_keep`` half the context...).
+
+    >>> Options(max_new_tokens=20).num_beams
+    1
+    """
+
+    max_new_tokens: int = 100
+    temperature: float | None = None
+    do_sample: bool | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    stop: str | Sequence[str] | None = None
+    stop_token_ids: int | Sequence[int] | None = None
+    seed: int | Sequence[int] | None = None
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool = False
+    on_overflow: str | None = None  # None: slide for causal LMs, error for seq2seq
+    slide_keep: int | None = None
+    stream: bool | str = False
+    return_logprobs: bool = False
+    top_alternatives: int = 0
+    use_cache: bool = True
+
+    @classmethod
+    def of(cls, arguments: Mapping[str, object]) -> Options:
+        """The options among a call's ``arguments`` (``generate`` passes its ``locals()``)."""
+        return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
     @property
     def needs_text_per_step(self) -> bool:
@@ -53,66 +70,78 @@ class Options:
         return self.top_k > 0 or self.top_p < 1.0 or self.min_p > 0.0
 
 
-def resolve(  # noqa: PLR0915 - one flat list of checks reads best
-    *,
-    model_vocab: int,
-    context_length: int,
-    eos_id: int | None,
-    has_tokenizer: bool,
-    batched: bool,
-    max_new_tokens: object,
-    do_sample: object,
-    temperature: object,
-    top_k: object,
-    top_p: object,
-    min_p: object,
-    repetition_penalty: object,
-    stop: object,
-    stop_token_ids: object,
-    num_beams: object,
-    length_penalty: object,
-    early_stopping: object,
-    on_overflow: object,
-    slide_keep: object,
-    stream: object,
-    return_logprobs: object,
-    top_alternatives: object,
-    use_cache: object,
-) -> Options:
-    """Check every option and fill in the defaults that depend on others."""
-    max_new = _int("max_new_tokens", max_new_tokens, low=1, fix="e.g. max_new_tokens=100")
+def resolve(given: Options, *, model_vocab: int, context_length: int, eos_id: int | None,
+            has_tokenizer: bool, batched: bool) -> Options:
+    """Check every option of ``given`` and fill in the defaults that depend on others."""
+    max_new = _int("max_new_tokens", given.max_new_tokens, low=1, fix="e.g. max_new_tokens=100")
+    temp = _temperature(given.temperature)
+    beams = _int("num_beams", given.num_beams, low=1,
+                 fix="1 samples or decodes greedily, 4 is typical for beam search")
+    k, p, mp = _filters(given)
+    penalty = _repetition_penalty(given.repetition_penalty)
+    sample = _do_sample(given, temp, beams, k, p, mp)
+    stops = _stop_strings(given.stop, has_tokenizer)
+    stop_ids = _stop_ids(given.stop_token_ids, eos_id, model_vocab)
+    length_penalty = _float("length_penalty", given.length_penalty)
+    _check_choices(given)
+    keep = _slide_keep(given.slide_keep, context_length)
+    _check_streaming(given, beams, stops, batched, has_tokenizer)
+    alts = _int("top_alternatives", given.top_alternatives, low=0,
+                fix="0 records none, e.g. 5 records the five most likely tokens per step")
+    return dataclasses.replace(
+        given, max_new_tokens=max_new, do_sample=sample, temperature=temp, top_k=k, top_p=p,
+        min_p=mp, repetition_penalty=penalty, stop=stops, stop_token_ids=stop_ids,
+        num_beams=beams, length_penalty=length_penalty, slide_keep=keep,
+        top_alternatives=min(alts, model_vocab),
+    )
+
+
+def _temperature(temperature: object) -> float:
     if temperature is None:
-        temp = 1.0
-    else:
-        temp = _float("temperature", temperature)
-        if temp < 0:
-            raise InputError(
-                f"temperature={temperature!r} is negative; pass 0 for greedy decoding or a "
-                "value > 0 to sample (1.0 = the model's own distribution, lower = more "
-                "conservative)."
-            )
-    beams = _int("num_beams", num_beams, low=1, fix="1 samples or decodes greedily, 4 is typical"
-                 " for beam search")
-    k = 0 if top_k is None else _int("top_k", top_k, low=0, fix="0 (or None) keeps every token,"
-                                     " e.g. top_k=50 keeps the 50 most likely")
-    p = 1.0 if top_p is None else _float("top_p", top_p)
+        return 1.0
+    temp = _float("temperature", temperature)
+    if temp < 0:
+        raise InputError(
+            f"temperature={temperature!r} is negative; pass 0 for greedy decoding or a "
+            "value > 0 to sample (1.0 = the model's own distribution, lower = more "
+            "conservative)."
+        )
+    return temp
+
+
+def _filters(given: Options) -> tuple[int, float, float]:
+    """top_k, top_p and min_p, checked (None: off)."""
+    k = 0 if given.top_k is None else _int(
+        "top_k", given.top_k, low=0,
+        fix="0 (or None) keeps every token, e.g. top_k=50 keeps the 50 most likely")
+    p = 1.0 if given.top_p is None else _float("top_p", given.top_p)
     if not 0.0 < p <= 1.0:
         raise InputError(
-            f"top_p={top_p!r} is outside (0, 1]; pass e.g. top_p=0.9 to sample from the "
+            f"top_p={given.top_p!r} is outside (0, 1]; pass e.g. top_p=0.9 to sample from the "
             "smallest set of tokens holding 90% of the probability, or 1.0 to turn it off."
         )
-    mp = 0.0 if min_p is None else _float("min_p", min_p)
+    mp = 0.0 if given.min_p is None else _float("min_p", given.min_p)
     if not 0.0 <= mp < 1.0:
         raise InputError(
-            f"min_p={min_p!r} is outside [0, 1); pass e.g. min_p=0.05 to drop tokens less than "
-            "5% as likely as the most likely one, or 0 to turn it off."
+            f"min_p={given.min_p!r} is outside [0, 1); pass e.g. min_p=0.05 to drop tokens less "
+            "than 5% as likely as the most likely one, or 0 to turn it off."
         )
-    penalty = _float("repetition_penalty", repetition_penalty)
+    return k, p, mp
+
+
+def _repetition_penalty(value: object) -> float:
+    penalty = _float("repetition_penalty", value)
     if penalty <= 0:
         raise InputError(
-            f"repetition_penalty={repetition_penalty!r} must be > 0; 1.0 turns it off and "
+            f"repetition_penalty={value!r} must be > 0; 1.0 turns it off and "
             "values such as 1.2 make tokens already in the text less likely."
         )
+    return penalty
+
+
+def _do_sample(given: Options, temp: float, beams: int, k: int, p: float, mp: float) -> bool:
+    """Whether to sample: asked, or decided from the temperature; never with beam search."""
+    do_sample, temperature = given.do_sample, given.temperature
     if do_sample is None:
         sample = temp > 0 and beams == 1
     elif isinstance(do_sample, bool):
@@ -125,42 +154,53 @@ def resolve(  # noqa: PLR0915 - one flat list of checks reads best
             "temperature=0 means greedy decoding but do_sample=True asks for sampling; pass a "
             "temperature > 0 to sample, or do_sample=False (or leave it out) for greedy."
         )
-    if beams > 1:
-        sampling_asked = [name for name, given in (
-            ("do_sample=True", do_sample is True),
-            (f"temperature={temperature!r}", temperature not in (None, 0, 0.0)),
-            (f"top_k={top_k!r}", k > 0), (f"top_p={top_p!r}", p < 1.0),
-            (f"min_p={min_p!r}", mp > 0)) if given]
-        if sampling_asked:
-            raise InputError(
-                f"num_beams={beams} is beam search, which is deterministic, but "
-                f"{', '.join(sampling_asked)} asks for sampling; drop the sampling options "
-                "for beam search, or pass num_beams=1 to sample."
-            )
-        sample = False
-    stops = _stop_strings(stop, has_tokenizer)
-    stop_ids = _stop_ids(stop_token_ids, eos_id, model_vocab)
-    lp = _float("length_penalty", length_penalty)
-    if not isinstance(early_stopping, bool):
-        raise InputError(f"early_stopping={early_stopping!r} must be True or False.")
-    if on_overflow is not None and on_overflow not in OVERFLOW_MODES:
+    if beams == 1:
+        return sample
+    sampling_asked = [name for name, asked in (
+        ("do_sample=True", do_sample is True),
+        (f"temperature={temperature!r}", temperature not in (None, 0, 0.0)),
+        (f"top_k={given.top_k!r}", k > 0), (f"top_p={given.top_p!r}", p < 1.0),
+        (f"min_p={given.min_p!r}", mp > 0)) if asked]
+    if sampling_asked:
         raise InputError(
-            f"on_overflow={on_overflow!r} is not one of {OVERFLOW_MODES}: 'error' refuses to "
-            "generate past the model's context_length, 'slide' keeps going with the most "
+            f"num_beams={beams} is beam search, which is deterministic, but "
+            f"{', '.join(sampling_asked)} asks for sampling; drop the sampling options "
+            "for beam search, or pass num_beams=1 to sample."
+        )
+    return False
+
+
+def _check_choices(given: Options) -> None:
+    """The flags that must be True or False, and on_overflow."""
+    for name in ("early_stopping", "return_logprobs", "use_cache"):
+        if not isinstance(getattr(given, name), bool):
+            raise InputError(f"{name}={getattr(given, name)!r} must be True or False.")
+    if given.on_overflow is not None and given.on_overflow not in OVERFLOW_MODES:
+        raise InputError(
+            f"on_overflow={given.on_overflow!r} is not one of {OVERFLOW_MODES}: 'error' refuses "
+            "to generate past the model's context_length, 'slide' keeps going with the most "
             "recent tokens as context (None, the default: 'slide' for causal LMs, 'error' for "
             "seq2seq models)."
         )
+
+
+def _slide_keep(slide_keep: object, context_length: int) -> int:
     if slide_keep is None:
-        keep = max(1, context_length // 2)
-    else:
-        keep = _int("slide_keep", slide_keep, low=1,
-                    fix=f"a number of tokens below the context_length {context_length}")
-        if keep >= context_length:
-            raise InputError(
-                f"slide_keep={slide_keep!r} must be below the model's context_length "
-                f"{context_length} so the window has room for new tokens; the default is "
-                f"{max(1, context_length // 2)}."
-            )
+        return max(1, context_length // 2)
+    keep = _int("slide_keep", slide_keep, low=1,
+                fix=f"a number of tokens below the context_length {context_length}")
+    if keep >= context_length:
+        raise InputError(
+            f"slide_keep={slide_keep!r} must be below the model's context_length "
+            f"{context_length} so the window has room for new tokens; the default is "
+            f"{max(1, context_length // 2)}."
+        )
+    return keep
+
+
+def _check_streaming(given: Options, beams: int, stops: tuple[str, ...], batched: bool,
+                     has_tokenizer: bool) -> None:
+    stream = given.stream
     if not (stream is True or stream is False or (isinstance(stream, str) and stream == "events")):
         raise InputError(
             f"stream={stream!r} must be False (return the result), True (yield text pieces) or "
@@ -183,20 +223,6 @@ def resolve(  # noqa: PLR0915 - one flat list of checks reads best
         )
     if stream and not has_tokenizer:
         raise InputError("streaming text needs a tokenizer; pass the model's tokenizer.")
-    if not isinstance(return_logprobs, bool):
-        raise InputError(f"return_logprobs={return_logprobs!r} must be True or False.")
-    alts = _int("top_alternatives", top_alternatives, low=0,
-                fix="0 records none, e.g. 5 records the five most likely tokens per step")
-    alts = min(alts, model_vocab)
-    if not isinstance(use_cache, bool):
-        raise InputError(f"use_cache={use_cache!r} must be True or False.")
-    return Options(
-        max_new_tokens=max_new, do_sample=sample, temperature=temp, top_k=k, top_p=p, min_p=mp,
-        repetition_penalty=penalty, stop=stops, stop_token_ids=stop_ids, num_beams=beams,
-        length_penalty=lp, early_stopping=early_stopping, on_overflow=on_overflow,
-        slide_keep=keep, stream=stream, return_logprobs=return_logprobs,
-        top_alternatives=alts, use_cache=use_cache,
-    )
 
 
 def _int(name: str, value: object, *, low: int, fix: str) -> int:
