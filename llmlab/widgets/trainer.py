@@ -19,7 +19,9 @@ from __future__ import annotations
 import html
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -27,6 +29,7 @@ import ipywidgets as widgets
 from llmlab.train.callbacks import Callback
 from llmlab.train.config import CHOICES, TrainConfig
 from llmlab.widgets.charts import LineChart
+from llmlab.widgets.poll import Poller
 from llmlab.widgets.snapshot import (
     Snapshot,
     control_values,
@@ -46,6 +49,11 @@ CHOICE_LABELS = {("mixed_precision", "no"): "float32"}
 SAMPLE_TOKENS = 60   # characters or tokens per sample generation
 SAMPLES_SHOWN = 3    # the latest samples kept on screen
 _STYLE = {"description_width": "95px"}
+#: Seconds between two reads of a followed run (``TrainerWidget.attach``).
+FOLLOW_INTERVAL = 1.0
+#: Run folder -> the TrainerWidget of this kernel that trains or follows it (``attach``
+#: hands that one back: another view of the same training, never a second follower).
+_LIVE: weakref.WeakValueDictionary[Path, TrainerWidget] = weakref.WeakValueDictionary()
 
 
 class TrainerWidget(Snapshot, widgets.VBox):
@@ -71,9 +79,17 @@ class TrainerWidget(Snapshot, widgets.VBox):
                             f"{type(data).__name__}")
         self.data, self.run_dir = data, run_dir
         self._builder, self._config, self._model = _split_source(source)
-        self._settings = TrainConfig.from_dict(
-            {**self._suggested(), **train_settings} if self._model_config() else train_settings)
+        self._setup(TrainConfig.from_dict(
+            {**self._suggested(), **train_settings} if self._model_config() else train_settings),
+            sample_every, _default_prompt(data) if sample_prompt is None else sample_prompt)
+
+    def _setup(self, settings: TrainConfig, sample_every: int | None, prompt: str) -> None:
+        """The controls, charts and buttons for ``settings`` (shared by ``__init__`` and
+        :meth:`attach`)."""
+        self._settings = settings
         self.trainer: Any = None
+        self._follower: Poller | None = None
+        self._followed: Any = None
         self._end_callbacks: list[Callable[[Any], object]] = []
         self._thread: threading.Thread | None = None
         self.status = StatusLine()
@@ -83,9 +99,7 @@ class TrainerWidget(Snapshot, widgets.VBox):
             self._settings.eval_interval if sample_every is None else sample_every,
             description="sample every", style=_STYLE,
             tooltip="steps between sample generations; 0 = none")
-        self.sample_prompt = widgets.Text(_default_prompt(data) if sample_prompt is None
-                                          else sample_prompt, description="prompt",
-                                          style=_STYLE)
+        self.sample_prompt = widgets.Text(prompt, description="prompt", style=_STYLE)
         self.start_button = _button("Start", "play", "success", self.start)
         self.pause_button = _button("Pause", "pause", "", self.pause)
         self.stop_button = _button("Stop", "stop", "danger", self.stop)
@@ -114,13 +128,13 @@ class TrainerWidget(Snapshot, widgets.VBox):
 
     @property
     def tokenizer(self) -> Any:
-        """The data's tokenizer."""
-        return self.data.tokenizer
+        """The data's tokenizer (None for a widget that follows a run without its data)."""
+        return None if self.data is None else self.data.tokenizer
 
     @property
     def run(self) -> Any:
         """The current or last :class:`~llmlab.runs.Run`, or None."""
-        return None if self.trainer is None else self.trainer.run
+        return self._followed if self.trainer is None else self.trainer.run
 
     @property
     def running(self) -> bool:
@@ -137,6 +151,10 @@ class TrainerWidget(Snapshot, widgets.VBox):
         """Train in the background: ``llmlab.Trainer(model, data, settings).fit()``, a new run."""
         with self.status.reporting("starting training"):
             self._refuse_while_running("start")
+            if self.data is None:
+                raise RuntimeError(f"this widget shows run {self._followed.id} from the run "
+                                   "store and has no data to train on: make a "
+                                   "TrainerWidget(model, data) to start a new training")
             settings = self.train_config
             sample_every = self._sample_every()
             notes = self._prepare_model(settings.seed, fresh=self.fresh.value)
@@ -200,13 +218,101 @@ class TrainerWidget(Snapshot, widgets.VBox):
         self._end_callbacks.append(callback)
         return callback
 
+    # ------------------------------------------------------------------ following a run
+    @classmethod
+    def attach(cls, run_id: str | None = None, *, run_dir: Any = None, data: Any = None,
+               interval: float = FOLLOW_INTERVAL) -> TrainerWidget:
+        """A TrainerWidget showing run ``run_id`` of the store (default: its newest running
+        run) as the run store has it: the whole curve, the numbers and samples, live.
+
+        The run may train anywhere: a TrainerWidget of this kernel (that widget itself comes
+        back, so the view is another view of the same training), ``Trainer.fit`` in a
+        background thread, another kernel or ``python -m llmlab.train``. The widget reads the
+        store every ``interval`` seconds until the run ends and then says how it ended; a run
+        that is not running (finished, stopped, or interrupted by a kernel restart) is shown
+        as it ended, with the reason. With ``data`` (the data it trained on), an interrupted
+        run with a checkpoint can be resumed from the widget.
+
+        >>> TrainerWidget.attach(run.id)                                 # doctest: +SKIP
+        """
+        from llmlab.widgets.follow import find_run, settings_of
+
+        run = find_run(run_id, run_dir)
+        live = _LIVE.get(run.path)
+        if live is not None and (live.running or live.following):
+            return live
+        widget = cls.__new__(cls)
+        widget.data, widget.run_dir = data, run.store.path
+        widget._builder = widget._config = widget._model = None
+        widget._setup(settings_of(run), 0, "")
+        widget._follow(run, interval)
+        return widget
+
+    @property
+    def following(self) -> bool:
+        """True while the widget follows a run that trains elsewhere (see :meth:`attach`)."""
+        return self._follower is not None and self._follower.running
+
+    def _follow(self, run: Any, interval: float) -> None:
+        self._followed = run
+        _LIVE[run.path] = self
+        self._view.max_steps = self._settings.max_steps
+        for control in [*self.controls.values(), self.sample_every, self.sample_prompt]:
+            control.disabled = True   # the run's settings, for reading
+        self.status.show(f"following run {run.id} from the run store (it trains elsewhere: "
+                         "stop it there)…")
+        if self._follow_tick():   # drawn now; then read again every interval while it runs
+            self._follower = Poller(self._follow_tick, interval, name="llmlab-follow")
+            self._follower.start()
+
+    def _follow_tick(self) -> bool:
+        """Read the followed run again and draw it; False (no more reads) once it ended."""
+        from llmlab.widgets.follow import ending, read_progress
+
+        run = self._followed
+        try:
+            progress = read_progress(run)
+        except EXPECTED_ERRORS as exc:
+            self.status.error(f"{exc}; the view stops at step {self._view.last_step or 0:,}")
+            return False
+        self._view.ended = progress.status != "running"
+        self._view.show_progress(progress)
+        if not self._view.ended:
+            return True
+        self._adopt(run)
+        self.status.show(*ending(run, progress, resumable=self.trainer is not None))
+        self._sync_buttons(running=False)
+        self.refresh_snapshot()
+        return False
+
+    def _adopt(self, run: Any) -> None:
+        """With the run's data at hand, become the run's trainer so Resume can continue it
+        (an interrupted run with a checkpoint and a model config)."""
+        if (self.data is None or run.status != "interrupted" or run.config is None
+                or run.latest_checkpoint() is None):
+            return
+        from llmlab.models import build_model
+        from llmlab.train import Trainer
+
+        self._model = build_model(run.config, seed=self._settings.seed)
+        self.trainer = Trainer(self._model, self.data, self._settings, run_dir=self.run_dir,
+                               callbacks=[self._view], progress=False)
+        self.trainer.run = run   # resume() continues this run (fit loads its checkpoint)
+
     # ------------------------------------------------------------------ helpers
     def _refuse_while_running(self, action: str) -> None:
         if self.running:
             raise RuntimeError(f"cannot {action}: training is already running; Pause or Stop "
                                "it first")
+        if self.following:
+            raise RuntimeError(f"cannot {action}: run {self._followed.id} is still training "
+                               "elsewhere; this widget only follows it")
 
     def _refuse_while_idle(self, action: str) -> None:
+        if self.following:
+            raise RuntimeError(f"cannot {action} run {self._followed.id} from here: it trains "
+                               "in another kernel, thread or process; stop it there "
+                               "(trainer.stop(), or Ctrl-C in its terminal)")
         if not self.running:
             raise RuntimeError(f"there is nothing to {action}: training is not running "
                                "(press Start)")
@@ -298,9 +404,10 @@ class TrainerWidget(Snapshot, widgets.VBox):
         """Enable the buttons that do something now: Pause and Stop while training, Start
         when idle, Resume when the last run was paused or stopped with a checkpoint."""
         run = self.run
-        resumable = (not running and run is not None and run.status == "interrupted"
+        resumable = (not running and self.trainer is not None and run is not None
+                     and run.status == "interrupted"
                      and run.latest_checkpoint() is not None)
-        self.start_button.disabled = self.fresh.disabled = running
+        self.start_button.disabled = self.fresh.disabled = running or self.data is None
         self.pause_button.disabled = self.stop_button.disabled = not running
         self.resume_button.disabled = not resumable
 
@@ -340,7 +447,7 @@ class TrainerWidget(Snapshot, widgets.VBox):
         view = self._view
         settings = {**control_values(self.controls), "sample every": self.sample_every.value,
                     "prompt": self.sample_prompt.value}
-        state = "running" if self.running else (self.run.status if self.run else "idle")
+        state = self._state()
         numbers = view.summary() if view.last_step is not None else ""
         samples = "".join(f"<pre style='margin:2px 0;white-space:pre-wrap'>{html.escape(s)}"
                           "</pre>" for s in view._recent)
@@ -349,6 +456,11 @@ class TrainerWidget(Snapshot, widgets.VBox):
             text_html(numbers, kind="numbers"), text_html(self.status.message, kind="status"),
             self.loss_chart.static_img(), samples,
             title=f"TrainerWidget ({state})" + (f" · run {self.run.id}" if self.run else ""))
+
+    def _state(self) -> str:
+        if self.running or self.following:
+            return "running" if self.running else "following"
+        return self.run.status if self.run else "idle"
 
     def _layout(self) -> list[widgets.Widget]:
         grid = widgets.GridBox([*self.controls.values(), self.sample_every, self.sample_prompt],
@@ -361,7 +473,7 @@ class TrainerWidget(Snapshot, widgets.VBox):
                 self.loss_chart, self.samples]
 
     def __repr__(self) -> str:
-        state = "running" if self.running else (self.run.status if self.run else "idle")
+        state = self._state()
         parts = [f"TrainerWidget ({state})"]
         if self._view.last_step is not None:
             parts.append(self._view.summary())
@@ -392,6 +504,8 @@ class _LiveView(Callback):
     # -- trainer hooks (called in the training thread) ------------------------------------
     def on_start(self, trainer: Any) -> None:
         chart = self.widget.loss_chart
+        if trainer.run is not None:
+            _LIVE[trainer.run.path] = self.widget
         self.max_steps = trainer.config.max_steps
         self._clock, self.eta = (time.monotonic(), trainer.step), None
         if trainer.step == 0:
@@ -442,6 +556,16 @@ class _LiveView(Callback):
         if done > 0:
             per_step = (time.monotonic() - started) / done
             self.eta = per_step * max(self.max_steps - step, 0)
+
+    def show_progress(self, progress: Any) -> None:
+        """Show a run as the store has it (a :class:`~llmlab.widgets.follow.Progress`)."""
+        if progress.last_step is None:
+            return
+        _set_curves(self.widget.loss_chart, progress.metrics)
+        self.last_val = progress.last_val
+        self._note_step(progress.last_step, progress.last)
+        self._recent = progress.samples
+        self._draw()
 
     def _sample(self, trainer: Any, step: int) -> None:
         from llmlab.generation import generate
@@ -564,8 +688,12 @@ def _default_prompt(data: Any) -> str:
 def _load_curves(chart: LineChart, run: Any, upto: int) -> None:
     import polars as pl
 
-    frame = run.metrics.filter(pl.col("step") <= upto)
     chart.clear()
+    _set_curves(chart, run.metrics.filter(pl.col("step") <= upto))
+
+
+def _set_curves(chart: LineChart, frame: Any) -> None:
+    """The loss curves of a run's wide metrics frame, each series replaced as a whole."""
     for name in ("train/loss", "val/loss"):
         if name in frame.columns:
             points = frame.select("step", name).drop_nulls()
