@@ -157,3 +157,34 @@ def test_the_table_shows_tokens_per_second_and_mfu_with_a_dash_when_absent(store
     assert row.count("–") >= 2                              # a dash for each missing number
     history.sort_by.value, history.descending.value = "tokens_per_s", True
     assert history.shown["name"][-1] == "Notes <b>"        # no tokens/s: sorted last
+
+
+def test_a_running_run_is_marked_and_updated_live_until_it_ends(tmp_path):
+    import time
+
+    def wait_for(condition, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "the history did not update in time"
+            time.sleep(0.02)
+
+    store = llmlab.runs.RunStore(tmp_path / "runs")
+    run = store.create(name="live", auto_flush_seconds=None)
+    run.log_metrics({"train/loss": 3.0, "tokens_per_s": 500.0}, step=1)
+    run.flush()
+    history = RunHistory(store.path, poll=0.05)
+    assert history.runs["status"].to_list() == ["running"]
+    assert "1 running, read every 0.05 s" in history.status.message
+    history.runs_select.value = (run.id,)
+    run.log_metrics({"train/loss": 2.5, "tokens_per_s": 700.0}, step=2)
+    run.flush()                                   # the training goes on: the table follows
+    wait_for(lambda: history.runs["steps"].to_list() == [2])
+    assert ">700</td>" in history.table.value
+    curve = f"live ({run.id[-6:]})"
+    wait_for(lambda: curve in history.chart.series_names
+             and history.chart.points(curve)[0] == [1, 2])   # the selected curve too
+    run.finish()
+    wait_for(lambda: history.runs["status"].to_list() == ["finished"])
+    wait_for(lambda: not history._poller.running)  # nothing running: no more reads
+    assert "running, read every" not in history.status.message
+    history.close()

@@ -18,6 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from llmlab.widgets.charts import LineChart
+from llmlab.widgets.poll import Poller
 from llmlab.widgets.snapshot import Snapshot, snapshot_html, text_html
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.tables import frame_html, run_names
@@ -31,6 +32,8 @@ TABLE_COLUMNS = ("name", "status", "family", "params", "steps", "train_loss", "v
 HEADERS = {"tokens_per_s": "tok/s", "mfu": "MFU %"}
 #: rows the table shows at most (filter to see others)
 MAX_ROWS = 200
+#: Seconds between two reads of the store while a listed run is running.
+POLL_SECONDS = 2.0
 
 
 class RunHistory(Snapshot, widgets.VBox):
@@ -41,12 +44,15 @@ class RunHistory(Snapshot, widgets.VBox):
     is the ModelBuilder the "Open in builder" button fills.
     """
 
-    def __init__(self, run_dir: str | os.PathLike | None = None, *, builder: Any = None) -> None:
+    def __init__(self, run_dir: str | os.PathLike | None = None, *, builder: Any = None,
+                 poll: float | None = POLL_SECONDS) -> None:
         import polars as pl
 
         from llmlab.runs.store import list_schema
 
         self.builder = builder
+        self._poller = None if poll is None else Poller(self._poll_tick, poll,
+                                                        name="llmlab-history")
         self.store: Any = None
         self.runs = self.shown = pl.DataFrame(schema=list_schema())
         self.search = widgets.Text(placeholder="name, id, family or tag", description="filter")
@@ -85,25 +91,34 @@ class RunHistory(Snapshot, widgets.VBox):
         """Ids of the runs selected in the list."""
         return list(self.runs_select.value)
 
-    def refresh(self) -> Any:
-        """Read the store again (``llmlab.runs.list(run_dir)``); returns the table."""
-        from llmlab.runs import STATUSES, RunStoreError
+    def refresh(self, runs: Any = None) -> Any:
+        """Read the store again (``llmlab.runs.list(run_dir)``, or show the listing ``runs``
+        just read); returns the table. While a run is running the widget reads the store
+        every ``poll`` seconds by itself, until none is."""
+        from llmlab.runs import RunStoreError
 
         if self.store is None:
             raise RunStoreError("there is no readable run store; pass RunHistory(run_dir=...) "
                                 "a folder")
-        self.runs = self.store.list()
-        present = sorted({*STATUSES, *self.runs["status"].drop_nulls().to_list()})
-        self.status_filter.options = [ANY, *present]
-        self._show()
+        self._update(self.store.list() if runs is None else runs)
         if self.runs.is_empty():
             where = "" if self.store.path.is_dir() else " (the folder does not exist yet)"
             self.status.show(f"no runs in {self.store.path}{where}: train a model with "
                              f"llmlab.Trainer(..., run_dir=...) into it, then press Refresh")
         else:
-            count = self.runs.height
-            self.status.show(f"{count} run{'s' if count != 1 else ''} in {self.store.path}")
+            count, running = self.runs.height, self._running()
+            live = (f" · {running} running, read every {self._poller.interval:g} s"
+                    if running and self._poller is not None else "")
+            self.status.show(f"{count} run{'s' if count != 1 else ''} in {self.store.path}{live}")
+        if self._running() and self._poller is not None:
+            self._poller.start()
         return self.runs
+
+    def close(self) -> None:
+        """Stop reading the store and close the widget."""
+        if self._poller is not None:
+            self._poller.stop()
+        super().close()
 
     def open_in(self, builder: Any) -> Any:
         """Load the selected run's model config into ``builder`` (``builder.load_config(
@@ -122,6 +137,32 @@ class RunHistory(Snapshot, widgets.VBox):
         """The table as shown (filtered and sorted), the overlaid curves and the status."""
         return snapshot_html("history", self.table.value, self.chart.static_img(),
                              text_html(self.status.message, kind="status"), title="RunHistory")
+
+    # ------------------------------------------------------------------ live reading
+    def _running(self) -> int:
+        return int((self.runs["status"] == "running").sum())
+
+    def _update(self, runs: Any) -> None:
+        """Show a new listing (the status choices follow the statuses present)."""
+        from llmlab.runs import STATUSES
+
+        self.runs = runs
+        present = [ANY, *sorted({*STATUSES, *runs["status"].drop_nulls().to_list()})]
+        if list(self.status_filter.options) != present:
+            self.status_filter.options = present
+        self._show()
+
+    def _poll_tick(self) -> bool:
+        """While a run is running: read the store, redraw what changed (the table and the
+        selected runs' curves); False once no listed run is running."""
+        with self.status.reporting("reading the run store"):
+            runs = self.store.list()
+            if not runs.equals(self.runs):
+                self.refresh(runs)
+                if self.selected:
+                    self._draw_curves()
+            return self._running() > 0
+        return False
 
     # ------------------------------------------------------------------ filtering and drawing
     def _show(self) -> None:
