@@ -22,6 +22,7 @@ from llmlab.attention import (
     load_snapshot,
     ops,
 )
+from llmlab.attention import fallback
 from llmlab.errors import InputError
 
 TEXT = "The animal didn't cross the street because it was too tired"
@@ -368,6 +369,9 @@ def test_widget_validates_and_has_fallback_png(gpt_cap):
         w.agg = "median"
     with pytest.raises(InputError, match="unknown inspector option"):
         gpt_cap.show(colour="red")
+    with pytest.raises(traitlets.TraitError, match="scale"):
+        w.scale = "log"
+    assert w.scale == "auto"
     data, _ = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     import base64
@@ -395,6 +399,41 @@ def test_views_without_built_front_end(gpt_cap, monkeypatch, tmp_path):
 def test_plot(gpt_cap):
     fig = gpt_cap.plot(layer=1, head=0)
     assert fig.axes[0].get_title() == "decoder · layer 1 · head 0"
+
+
+def even_causal(n):
+    """Causal attention spread evenly over the past: row i holds 1/(i+1) on columns 0..i."""
+    return torch.ones(n, n).tril() / torch.arange(1, n + 1)[:, None]
+
+
+def test_auto_scale_cases():
+    """The same cases as choose_scale's twin in labextension/test/data.test.ts."""
+    assert ops.choose_scale(even_causal(64)) == "row"
+    assert ops.choose_scale(even_causal(8)) == "linear"
+    assert ops.choose_scale(torch.eye(32)) == "linear"
+    spread = torch.full((10, 10), 0.001)
+    spread[:, 0] = 1
+    assert ops.choose_scale(spread) == "sqrt"
+    assert ops.choose_scale(torch.zeros(2, 2)) == "linear"
+    rows = ops.scaled_for_display(even_causal(64), "auto")
+    torch.testing.assert_close(rows.amax(-1), torch.ones(64))  # every row peaks at 1
+    torch.testing.assert_close(ops.scaled_for_display(spread, "sqrt"), spread.sqrt())
+    with pytest.raises(ValueError, match="scale"):
+        ops.scaled_for_display(spread, "log")
+
+
+def test_plot_of_a_long_input_thins_its_labels_and_colours_per_row(tok):
+    model = tiny("gpt", tok)
+    cap = inspect(model, tok, TEXT + " " + TEXT[:19])
+    n = cap.attention["decoder"].shape[-1]
+    assert n > fallback.MAX_LABELS
+    ax = cap.plot(layer=1, head="mean").axes
+    labels = [t.get_text() for t in ax[0].get_xticklabels()]
+    assert 0 < len(labels) <= fallback.MAX_LABELS
+    assert labels[1].endswith(f"({-(-n // fallback.MAX_LABELS)})")  # thinned: with positions
+    assert ax[1].get_ylabel() == "share of the row's maximum"  # the colour bar
+    linear = cap.plot(layer=1, head="mean", scale="linear").axes[1]
+    assert linear.get_ylabel() == "share of maximum"
 
 
 # --------------------------------------------------------------------------- snapshots

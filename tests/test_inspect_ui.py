@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import running_lab
+from lab_helpers import artifacts_dir, running_lab
 
 import llmlab
 from llmlab.attention import inspect
@@ -217,6 +217,68 @@ def test_inspector_draws_and_reacts(browser, tok):
     assert not lp.blocked and not lp.errors, (lp.blocked, lp.errors)
     # traffic: one answer per distinct matrix, never per hover
     assert len([a for a in server.answers if a["type"] == "matrix"]) <= 8
+
+
+#: JavaScript: pairs of the heatmap's drawn labels whose boxes overlap, and how many it drew
+LABEL_OVERLAPS = """() => {
+  const r = document.getElementById('root').llmlabInspector.heatmap.labelRects;
+  const bad = [];
+  for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+    const x = Math.min(r[i].x + r[i].w, r[j].x + r[j].w) - Math.max(r[i].x, r[j].x);
+    const y = Math.min(r[i].y + r[i].h, r[j].y + r[j].h) - Math.max(r[i].y, r[j].y);
+    if (x > 0.5 && y > 0.5) bad.push([i, j]);
+  }
+  return {labels: r.length, overlaps: bad.length};
+}"""
+
+
+@pytest.mark.parametrize("repeat", [1, 5])
+def test_inspector_labels_never_overlap(browser, tok, repeat):
+    """Short inputs write every token; at 300 tokens every k-th, with its position; either
+    way no two labels overlap (measured with the browser's own font metrics)."""
+    text = " ".join([TEXT] * repeat)
+    cap = inspect(tiny("gpt", tok, context=320), tok, text)
+    n = cap.attention["decoder"].shape[-1]
+    with InspectorServer(cap.show()) as server:
+        lp = LocalPage(browser, server.url)
+        try:
+            lp.page.goto(server.url)
+            lp.page.wait_for_function(f"{DRAWN} >= 1", timeout=15_000)
+            drawn = lp.page.evaluate(LABEL_OVERLAPS)
+            assert drawn["overlaps"] == 0, drawn
+            assert drawn["labels"] >= 2 * 10, drawn  # rows and columns both labelled
+            assert drawn["labels"] < 2 * n or repeat == 1
+            lp.page.screenshot(path=str(artifacts_dir() / f"inspector-labels-{n}-tokens.png"))
+        finally:
+            lp.close()
+    assert not lp.blocked and not lp.errors, (lp.blocked, lp.errors)
+
+
+def test_inspector_auto_scale_on_a_long_input(browser, tok):
+    """A 300-token causal input is coloured per row by default, and says so; picking linear
+    draws the same matrix with (much) less ink."""
+    cap = inspect(tiny("gpt", tok, context=320), tok, " ".join([TEXT] * 5))
+    w = cap.show()
+    assert w.scale == "auto"
+    with InspectorServer(w) as server:
+        lp = LocalPage(browser, server.url)
+        page = lp.page
+        try:
+            page.goto(server.url)
+            page.wait_for_function(f"{DRAWN} >= 1", timeout=15_000)
+            status = page.locator(".llmlab-insp-status").inner_text()
+            assert "colours per row (auto)" in status, status
+            scale = page.locator("select[title='Colour scale']")
+            assert scale.evaluate("s => s.options[0].textContent") == "auto (per row)"
+            auto_ink = canvas_ink(page, ".llmlab-insp-heatmap canvas")
+            scale.select_option("linear")
+            page.wait_for_function(
+                "() => !document.querySelector('.llmlab-insp-status').innerText.includes('auto')")
+            wait_until(page, lambda: w.scale == "linear")
+            assert canvas_ink(page, ".llmlab-insp-heatmap canvas") < auto_ink
+        finally:
+            lp.close()
+    assert not lp.blocked and not lp.errors, (lp.blocked, lp.errors)
 
 
 def test_inspector_cross_attention(browser, tok):

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
+import { LABEL_GAP, labelStep, thinned } from '../src/inspector/heatmap';
 import {
+  chooseScale,
   decodeFloat16,
   dequantize,
   downsample,
@@ -78,5 +80,41 @@ describe('matrix helpers', () => {
     expect(normalise(0.25, 1, true)).toBe(0.5);
     expect(normalise(3, 1, false)).toBe(1);
     expect(normalise(1, 0, false)).toBe(0);
+  });
+});
+
+/** Causal attention spread evenly over the past: row i holds 1/(i+1) on columns 0..i. */
+function evenCausal(n: number): Float32Array {
+  const v = new Float32Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c <= r; c++) v[r * n + c] = 1 / (r + 1);
+  return v;
+}
+
+describe('chooseScale (the "auto" scale; same cases as tests/test_inspect.py)', () => {
+  it('picks per-row colours when late rows spread thin', () => {
+    expect(chooseScale(evenCausal(64), 64, 64)).toBe('row');
+  });
+  it('keeps linear colours for short inputs and sharp attention', () => {
+    expect(chooseScale(evenCausal(8), 8, 8)).toBe('linear');
+    const eye = new Float32Array(32 * 32);
+    for (let i = 0; i < 32; i++) eye[i * 32 + i] = 1;
+    expect(chooseScale(eye, 32, 32)).toBe('linear');
+  });
+  it('picks sqrt when most cells would be drawn near blank', () => {
+    const v = new Float32Array(10 * 10).fill(0.001);
+    for (let r = 0; r < 10; r++) v[r * 10] = 1;
+    expect(chooseScale(v, 10, 10)).toBe('sqrt');
+    expect(chooseScale(new Float32Array(4), 2, 2)).toBe('linear'); // all zero
+  });
+});
+
+describe('labelStep', () => {
+  it('spaces labels at least LABEL_GAP apart', () => {
+    for (const cell of [0.5, 1, 4, 6.5, 12, 13, 28]) {
+      const step = labelStep(cell);
+      expect(step * cell).toBeGreaterThanOrEqual(LABEL_GAP);
+      expect(step === 1 || (step - 1) * cell < LABEL_GAP).toBe(true); // and no sparser
+    }
+    expect(thinned(10, 4)).toEqual([0, 4, 8]);
   });
 });

@@ -24,11 +24,13 @@ from torch import Tensor
 
 __all__ = [
     "aggregate_heads",
+    "choose_scale",
     "hide_first",
     "merge_words",
     "quantize_rows",
     "rollout",
     "rollout_steps",
+    "scaled_for_display",
     "thumbnails",
     "word_index",
     "word_labels",
@@ -52,6 +54,47 @@ def aggregate_heads(att: Tensor, how: str = "mean") -> Tensor:
         else:
             torch.maximum(out, head, out=out)
     return out.div_(att.shape[0]) if how == "mean" else out
+
+
+#: choose_scale's constants (the same in labextension/src/inspector/data.ts chooseScale)
+SCALE_MIN_ROWS, SCALE_ROW_PEAK, SCALE_FAINT, SCALE_FAINT_SHARE = 16, 0.25, 0.05, 0.5
+SCALES = ("auto", "linear", "sqrt", "row")
+
+
+def choose_scale(matrix: Tensor) -> str:
+    """The colour scale that keeps ``matrix`` readable: the inspector's ``"auto"`` scale.
+
+    ``"row"`` (each row by its own maximum) when the (lower) median row peaks below a quarter of the
+    matrix maximum, as on long causal inputs whose late rows spread their attention thin;
+    ``"sqrt"`` when most non-zero cells are under 5% of the maximum; else ``"linear"``.
+
+    >>> causal = torch.ones(64, 64).triu(1).bool()
+    >>> choose_scale(torch.softmax(torch.zeros(64, 64).masked_fill(causal, -torch.inf), -1))
+    'row'
+    """
+    m = matrix.float()
+    vmax = float(m.max()) if m.numel() else 0.0
+    if not vmax > 0:
+        return "linear"
+    peak = float(m.amax(-1).median())  # the lower median, as chooseScale
+    if m.shape[0] >= SCALE_MIN_ROWS and peak < SCALE_ROW_PEAK * vmax:
+        return "row"
+    nonzero = int((m > 0).sum())
+    faint = int(((m > 0) & (m < SCALE_FAINT * vmax)).sum())
+    return "sqrt" if nonzero and faint > SCALE_FAINT_SHARE * nonzero else "linear"
+
+
+def scaled_for_display(matrix: Tensor, scale: str) -> Tensor:
+    """``matrix`` mapped to [0, 1] as the inspector colours it under ``scale`` (``"auto"``
+    resolved by :func:`choose_scale`)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r}; use one of {SCALES}.")
+    m = matrix.float()
+    scale = choose_scale(m) if scale == "auto" else scale
+    if scale == "row":
+        return m / m.amax(-1, keepdim=True).clamp_min(1e-30)
+    m = m / max(float(m.max()), 1e-30)
+    return m.sqrt() if scale == "sqrt" else m
 
 
 def hide_first(matrix: Tensor) -> Tensor:

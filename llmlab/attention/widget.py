@@ -63,7 +63,7 @@ class AttentionInspector(Snapshot, anywidget.AnyWidget):
     direction = t.Unicode("from").tag(sync=True)
     view = t.Unicode("heatmap").tag(sync=True)
     top_k = t.Int(8).tag(sync=True)
-    scale = t.Unicode("linear").tag(sync=True)
+    scale = t.Unicode("auto").tag(sync=True)
 
     def __init__(self, capture: Capture, *, thumb_size: int = 32, fallback_image: bool = True,
                  title: str | None = None, **state: Any) -> None:
@@ -138,6 +138,12 @@ class AttentionInspector(Snapshot, anywidget.AnyWidget):
             raise t.TraitError(f"direction={proposal['value']!r}; use 'from' or 'to'.")
         return proposal["value"]
 
+    @t.validate("scale")
+    def _check_scale(self, proposal: dict) -> str:
+        if proposal["value"] not in ops.SCALES:
+            raise t.TraitError(f"scale={proposal['value']!r}; use one of {ops.SCALES}.")
+        return proposal["value"]
+
     @t.observe("kind")
     def _kind_changed(self, change: dict) -> None:
         layers = self.capture.layers[change["new"]]
@@ -207,10 +213,10 @@ class AttentionInspector(Snapshot, anywidget.AnyWidget):
         from llmlab.attention.fallback import heatmap_png
 
         head = self.head if self.agg == "head" else ("mean" if self.agg == "max" else self.agg)
-        key = (self.kind, self.layer, head, self.hide_first)
+        key = (self.kind, self.layer, head, self.hide_first, self.scale)
         if self._png is None or self._png[0] != key:
             self._png = (key, heatmap_png(self.capture, self.kind, self.layer, head,
-                                          hide_first=self.hide_first))
+                                          hide_first=self.hide_first, scale=self.scale))
         return self._png[1]
 
 

@@ -2,6 +2,7 @@
  * Plain-array work on matrices: decoding what the kernel sends, the attention from/to a set
  * of tokens, top-k partners, downsampling and the colour map.
  */
+import type { DrawnScale } from './types';
 
 /** Bytes of an ArrayBuffer, a DataView or any typed array, without copying. */
 export function bytesOf(buf: ArrayBuffer | ArrayBufferView): Uint8Array {
@@ -115,6 +116,44 @@ export function maxOf(v: Float32Array): number {
   for (let i = 0; i < v.length; i++) if (v[i] > m) m = v[i];
   return m;
 }
+
+/**
+ * The colour scale that keeps a matrix readable (the "auto" scale; llmlab.attention.ops
+ * choose_scale is the same rule for the static pictures). "row" when the typical row peaks
+ * far below the matrix maximum (long causal inputs: late rows spread their attention thin
+ * while the first rows hold 1.0), "sqrt" when most non-zero cells are under 5% of the maximum,
+ * else "linear".
+ */
+export function chooseScale(values: Float32Array, rows: number, cols: number): DrawnScale {
+  const vmax = maxOf(values);
+  if (!(vmax > 0)) return 'linear';
+  const peaks = new Float32Array(rows);
+  let faint = 0;
+  let nonzero = 0;
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let i = r * cols; i < (r + 1) * cols; i++) {
+      const v = values[i];
+      if (v > m) m = v;
+      if (v > 0) {
+        nonzero++;
+        if (v < SCALE_FAINT * vmax) faint++;
+      }
+    }
+    peaks[r] = m;
+  }
+  peaks.sort();
+  const median = peaks[Math.floor((rows - 1) / 2)]; // the lower median, as choose_scale
+  if (rows >= SCALE_MIN_ROWS && median < SCALE_ROW_PEAK * vmax) return 'row';
+  if (nonzero > 0 && faint > SCALE_FAINT_SHARE * nonzero) return 'sqrt';
+  return 'linear';
+}
+
+/** chooseScale's constants (the same in llmlab/attention/ops.py). */
+export const SCALE_MIN_ROWS = 16;
+export const SCALE_ROW_PEAK = 0.25;
+export const SCALE_FAINT = 0.05;
+export const SCALE_FAINT_SHARE = 0.5;
 
 /** Block-mean downsampling to at most `limit` rows and columns. */
 export function downsample(

@@ -1,13 +1,44 @@
 /**
- * A matrix drawn on a canvas. Up to LABEL_LIMIT tokens a side, cells are squares with the
- * tokens written beside them; beyond that each token is (less than) a pixel and tokens show
- * on hover. A second canvas on top carries the selection and the hover cross, so moving the
+ * A matrix drawn on a canvas, the tokens written beside it: every token while labels fit,
+ * else every k-th (with its position) so that labels never overlap. Up to LABEL_LIMIT tokens
+ * a side, cells are squares of whole pixels; beyond that a token is (less than) a pixel and
+ * every token shows on hover. A second canvas on top carries the selection and the hover cross, so moving the
  * mouse never redraws the matrix.
  */
 import { LUT32 } from './data';
 
-/** Up to this many rows and columns the heatmap writes token labels. */
+/** Up to this many rows and columns a token is a square of whole pixels. */
 export const LABEL_LIMIT = 64;
+/** Least distance in CSS pixels between two labels' centres (the font is FONT_PX). */
+export const LABEL_GAP = 13;
+const LABEL_ROOM = 120;
+const FONT_PX = 11;
+
+/** Where a label was written, in CSS pixels of the heatmap (for tests of overlap). */
+export interface ILabelRect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+const LABEL_PAD = 8;
+
+/** Every how many tokens a label is written so that labels `cell` pixels apart never overlap. */
+export function labelStep(cell: number): number {
+  return Math.max(1, Math.ceil(LABEL_GAP / cell));
+}
+
+/** Positions 0, step, 2 step, ... below n. */
+export function thinned(n: number, step: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i += step) out.push(i);
+  return out;
+}
+
+/** A token's label; with its position when labels are thinned (so the axis stays countable). */
+function tickLabel(token: string, index: number, step: number): string {
+  return step > 1 ? `${index} ${token}` : token;
+}
 
 export interface IHeatmapData {
   values: Float32Array;
@@ -74,6 +105,8 @@ export class Heatmap {
   private data: IHeatmapData | null = null;
   private layout: ILayout | null = null;
   private readonly size: number;
+  /** The boxes of the labels last drawn. */
+  labelRects: ILabelRect[] = [];
   /** Called with (row, col) under the mouse, or (-1, -1) when it leaves. */
   onHover: (row: number, col: number, ev: MouseEvent) => void = () => undefined;
   onClick: (row: number, col: number, ev: MouseEvent) => void = () => undefined;
@@ -115,22 +148,29 @@ export class Heatmap {
   /** Draw a matrix (the full one, or a thumbnail standing in for it while it loads). */
   draw(data: IHeatmapData): void {
     this.data = data;
-    const labelled = data.rows <= LABEL_LIMIT && data.cols <= LABEL_LIMIT;
     const ctx = this.canvas.getContext('2d') as CanvasRenderingContext2D;
-    const font = '11px sans-serif';
-    let x0 = 0;
-    let y0 = 0;
-    let cell: number;
-    if (labelled) {
-      ctx.font = font;
-      const widest = (labels: string[]) =>
-        labels.reduce((m, s) => Math.max(m, ctx.measureText(s).width), 0);
-      x0 = Math.min(120, Math.ceil(widest(data.rowLabels)) + 8);
-      y0 = Math.min(120, Math.ceil(widest(data.colLabels)) + 8);
+    const font = `${FONT_PX}px sans-serif`;
+    this.labelRects = [];
+    ctx.font = font;
+    const widest = (labels: string[]) =>
+      labels.reduce((m, s) => Math.max(m, ctx.measureText(s).width), 0);
+    const labelled = data.rowLabels.length > 0 && data.colLabels.length > 0;
+    const n = Math.max(data.rows, data.cols);
+    const rowsWide = labelled ? widest(data.rowLabels) : 0;
+    const colsWide = labelled ? widest(data.colLabels) : 0;
+    const fit = (extra: number) => {
+      const margin = (wide: number) =>
+        labelled ? Math.min(LABEL_ROOM, Math.ceil(wide + extra) + LABEL_PAD) : 0;
+      const x0 = margin(rowsWide);
+      const y0 = margin(colsWide);
       const room = this.size - Math.max(x0, y0);
-      cell = Math.max(4, Math.min(28, Math.floor(room / Math.max(data.rows, data.cols))));
-    } else {
-      cell = this.size / Math.max(data.rows, data.cols);
+      // up to LABEL_LIMIT tokens whole-pixel squares, beyond that (less than) a pixel a token
+      const cell = n <= LABEL_LIMIT ? Math.max(4, Math.min(28, Math.floor(room / n))) : room / n;
+      return { x0, y0, cell };
+    };
+    let { x0, y0, cell } = fit(0);
+    if (labelled && labelStep(cell) > 1) {
+      ({ x0, y0, cell } = fit(widest([`${n - 1} `]))); // thinned labels carry their position
     }
     const width = x0 + cell * data.cols;
     const height = y0 + cell * data.rows;
@@ -160,18 +200,32 @@ export class Heatmap {
     ctx.imageSmoothingEnabled = cell * dpr < 1;
     ctx.drawImage(this.offscreen, x0, y0, cell * data.cols, cell * data.rows);
     if (labelled) {
+      const step = labelStep(cell);
       ctx.fillStyle = getComputedStyle(this.node).color || '#333';
       ctx.font = font;
       ctx.textBaseline = 'middle';
       ctx.textAlign = 'right';
-      data.rowLabels.forEach((s, r) => ctx.fillText(s, x0 - 4, y0 + (r + 0.5) * cell, x0 - 6));
+      const rects: ILabelRect[] = [];
+      for (const r of thinned(data.rows, step)) {
+        const text = tickLabel(data.rowLabels[r], r, step);
+        // the first labels keep out of the corner where rows' and columns' labels meet
+        const y = Math.max(y0 + (r + 0.5) * cell, y0 - 4 + FONT_PX / 2);
+        ctx.fillText(text, x0 - 4, y, x0 - 6);
+        const w = Math.min(ctx.measureText(text).width, x0 - 6);
+        rects.push({ x: x0 - 4 - w, y: y - FONT_PX / 2, w, h: FONT_PX });
+      }
       ctx.save();
       ctx.rotate(-Math.PI / 2);
       ctx.textAlign = 'left';
-      data.colLabels.forEach((s, c) =>
-        ctx.fillText(s, -(y0 - 4), x0 + (c + 0.5) * cell, y0 - 6)
-      );
+      for (const c of thinned(data.cols, step)) {
+        const text = tickLabel(data.colLabels[c], c, step);
+        const x = Math.max(x0 + (c + 0.5) * cell, x0 - 4 + FONT_PX / 2);
+        ctx.fillText(text, -(y0 - 4), x, y0 - 6);
+        const w = Math.min(ctx.measureText(text).width, y0 - 6);
+        rects.push({ x: x - FONT_PX / 2, y: y0 - 4 - w, w: FONT_PX, h: w });
+      }
       ctx.restore();
+      this.labelRects = rects;
     }
     this.highlight([], 'from', -1, -1);
   }

@@ -45,8 +45,10 @@ export interface IMeta {
 export type Agg = 'head' | 'mean' | 'max' | 'rollout';
 export type Direction = 'from' | 'to';
 export type Mode = 'heatmap' | 'lines';
-/** Colour scale: by the matrix maximum, its square root, or each row's own maximum. */
-export type Scale = 'linear' | 'sqrt' | 'row';
+/** A colour scale: by the matrix maximum, its square root, or each row's own maximum. */
+export type DrawnScale = 'linear' | 'sqrt' | 'row';
+/** The scale picked in the view: one of those, or "auto" (chosen per matrix, `chooseScale`). */
+export type Scale = 'auto' | DrawnScale;
 
 /** What picks the matrix (these fields make its cache key). */
 export interface IMatrixRequest {

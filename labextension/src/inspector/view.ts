@@ -14,9 +14,10 @@ import {
   IMatrixRequest,
   IMeta,
   IViewState,
+  DrawnScale,
   requestKey
 } from './types';
-import { maxOf, selectionVector } from './data';
+import { chooseScale, maxOf, selectionVector } from './data';
 import { Heatmap, IHeatmapData } from './heatmap';
 import { ThumbGrid } from './grid';
 import { TokenStrip, displayToken } from './tokens';
@@ -35,7 +36,13 @@ export const DEFAULT_STATE: IViewState = {
   direction: 'from',
   view: 'heatmap',
   top_k: 8,
-  scale: 'linear'
+  scale: 'auto'
+};
+
+const SCALE_NAMES: { [k in DrawnScale]: string } = {
+  linear: 'linear',
+  sqrt: 'sqrt',
+  row: 'per row'
 };
 
 /** Event fired on the view's node each time a full-resolution matrix has been drawn. */
@@ -65,6 +72,8 @@ export class InspectorView {
   private current: IMatrix | null = null;
   private shown: IHeatmapData | null = null;
   private drawnFor = '';
+  private autoScaleOf: IMatrix | null = null;
+  private autoScale: DrawnScale = 'linear';
   private wantedKey = '';
   private inputAt = 0;
   private answeredAt = 0;
@@ -123,7 +132,12 @@ export class InspectorView {
     for (const k of this.meta.kinds) c.kind.append(option(k.name, k.name));
     c.direction.append(option('from', 'from selection'), option('to', 'to selection'));
     c.view.append(option('heatmap', 'heatmap'), option('lines', 'top-k lines'));
-    c.scale.append(option('linear', 'linear'), option('sqrt', 'sqrt'), option('row', 'per row'));
+    c.scale.append(
+      option('auto', 'auto'),
+      option('linear', 'linear'),
+      option('sqrt', 'sqrt'),
+      option('row', 'per row')
+    );
     const png = el('button', { textContent: 'PNG', title: 'Save what is shown as PNG' });
     const svg = el('button', { textContent: 'SVG', title: 'Save what is shown as SVG' });
     const clear = el('button', { textContent: 'Clear', title: 'Clear the token selection' });
@@ -277,7 +291,7 @@ export class InspectorView {
     if (out.agg === 'rollout' && !info.rollout) out.agg = 'mean';
     if (out.direction !== 'to') out.direction = 'from';
     if (out.view !== 'lines') out.view = 'heatmap';
-    if (out.scale !== 'sqrt' && out.scale !== 'row') out.scale = 'linear';
+    if (!['linear', 'sqrt', 'row'].includes(out.scale)) out.scale = 'auto';
     out.top_k = Math.max(1, Math.min(50, Math.round(Number(out.top_k)) || 8));
     const units = this.units(info, out);
     const limit = out.direction === 'from' ? units.rows : units.cols;
@@ -399,8 +413,8 @@ export class InspectorView {
         rowLabels: this.labels(info.query_side),
         colLabels: this.labels(info.key_side),
         vmax: maxOf(m.values),
-        sqrt: this.state.scale === 'sqrt',
-        perRow: this.state.scale === 'row'
+        sqrt: this.drawnScale() === 'sqrt',
+        perRow: this.drawnScale() === 'row'
       };
       const heat = this.state.view === 'heatmap';
       this.heatmap.node.style.display = heat ? '' : 'none';
@@ -449,7 +463,7 @@ export class InspectorView {
       ? selectionVector(d.values, d.rows, d.cols, sources, direction)
       : null;
     const vmax = weights ? maxOf(weights) : 0;
-    const sqrt = s.scale === 'sqrt';
+    const sqrt = this.drawnScale() === 'sqrt';
     if (self) {
       this.stripQ.paint(weights, vmax, sqrt, s.selected);
     } else {
@@ -468,13 +482,29 @@ export class InspectorView {
     this.setStatus(line);
   }
 
+  /** The scale the current matrix is drawn with ("auto" resolved once per matrix). */
+  private drawnScale(): DrawnScale {
+    const m = this.current;
+    if (this.state.scale !== 'auto') return this.state.scale;
+    if (!m) return 'linear';
+    if (this.autoScaleOf !== m) {
+      this.autoScaleOf = m;
+      this.autoScale = chooseScale(m.values, m.rows, m.cols);
+      this.controls.scale.options[0].textContent = `auto (${SCALE_NAMES[this.autoScale]})`;
+    }
+    return this.autoScale;
+  }
+
   private describe(): string {
     const s = this.state;
     const d = this.shown as IHeatmapData;
     const what = s.agg === 'head' ? `head ${s.head}` : s.agg === 'rollout' ? 'rollout' : `${s.agg} of heads`;
     const unit = s.merge_words ? 'words' : 'tokens';
     return `${s.kind} · layer ${s.layer} · ${what} · ${d.rows}×${d.cols} ${unit}` +
-      (s.hide_first ? ' · first token hidden' : '');
+      (s.hide_first ? ' · first token hidden' : '') +
+      (s.scale === 'auto' && this.drawnScale() !== 'linear'
+        ? ` · colours ${SCALE_NAMES[this.drawnScale()]} (auto)`
+        : '');
   }
 
   private drawGrid(): void {

@@ -111,22 +111,42 @@ export class WidgetHost implements IInspectorHost {
 
   /** True while this host writes the view's state into the model (its echoes are ignored). */
   applying = false;
+  /**
+   * Values the view set that wait for the next save. ipywidgets ignores the kernel's echo of
+   * an older value only for values already sent, so without this a quick second pick (layer
+   * 1, then 2 within SAVE_MS) was undone by the echo of the first.
+   */
+  private readonly unsent = new Map<keyof IViewState, unknown>();
 
   stateChanged(state: IViewState): void {
+    this.write(STATE_KEYS.map(k => [k, state[k]]), true);
+    if (this.saveTimer === null) {
+      this.saveTimer = setTimeout(() => this.flush(), SAVE_MS);
+    }
+  }
+
+  /** Put back the view's unsent values over what a kernel message just wrote. */
+  keepUnsent(): void {
+    this.write([...this.unsent], false);
+  }
+
+  private write(entries: [keyof IViewState, unknown][], remember: boolean): void {
     this.applying = true;
     try {
-      for (const k of STATE_KEYS) {
-        if (JSON.stringify(this.model.get(k)) !== JSON.stringify(state[k])) this.model.set(k, state[k]);
+      for (const [k, v] of entries) {
+        if (JSON.stringify(this.model.get(k)) === JSON.stringify(v)) continue;
+        this.model.set(k, v);
+        if (remember) this.unsent.set(k, v);
       }
     } finally {
       this.applying = false;
     }
-    if (this.saveTimer === null) {
-      this.saveTimer = setTimeout(() => {
-        this.saveTimer = null;
-        this.model.save_changes();
-      }, SAVE_MS);
-    }
+  }
+
+  private flush(): void {
+    this.saveTimer = null;
+    this.unsent.clear();
+    this.model.save_changes();
   }
 
   /** The synced state, as the view wants it. */
@@ -140,7 +160,7 @@ export class WidgetHost implements IInspectorHost {
     this.model.off('msg:custom', this.onMessage);
     if (this.saveTimer !== null) {
       clearTimeout(this.saveTimer);
-      this.model.save_changes();
+      this.flush();
     }
     for (const p of this.pending.values()) p.reject(new Error('closed'));
     this.pending.clear();
@@ -153,7 +173,9 @@ function render({ model, el }: { model: IAnyModel; el: HTMLElement }): () => voi
   el.append(view.node);
   // changes made in Python (w.layer = 3) arrive as change events
   const onChange = () => {
-    if (!host.applying) view.setState(host.state(), 'host');
+    if (host.applying) return;
+    host.keepUnsent();
+    view.setState(host.state(), 'host');
   };
   const events = STATE_KEYS.map(k => `change:${k}`);
   for (const e of events) model.on(e, onChange);
