@@ -27,6 +27,8 @@ import { storeForKernel, storeInRoot } from './storeLocation';
 const STATUSES = ['running', 'finished', 'failed', 'interrupted', 'corrupt'];
 /** How often the table reloads while a listed run is running. */
 const POLL_MS = 3000;
+/** How often it looks for a run that started (a TrainerWidget's Start) while none runs. */
+const IDLE_POLL_MS = 10000;
 const FILTER_DELAY_MS = 300;
 /** The server's largest page; the panel loads every matching run to sort them all. */
 const FETCH_LIMIT = 500;
@@ -148,8 +150,11 @@ export class RunHistoryPanel extends LlmlabPanel {
           : '');
       this._table.rows = runs;
       void this._drawChart();
-      if (running && this.isVisible) {
-        this._poll = window.setTimeout(() => void this.refresh(), POLL_MS);
+      if (this.isVisible) {
+        this._poll = window.setTimeout(
+          () => void this.refresh(),
+          running ? POLL_MS : IDLE_POLL_MS
+        );
       }
     } catch (error) {
       this._listFailed = true;
