@@ -201,7 +201,7 @@ class ModelConfig:
                 if value not in allowed:
                     raise ConfigError(
                         f"ModelConfig.{f.name}={value!r} is not a known choice. "
-                        f"Use one of: {', '.join(map(repr, allowed))}."
+                        f"Use one of: {', '.join(map(repr, allowed))}.", fields=(f.name,)
                     )
                 continue
             expected = _python_type(hints[f.name])
@@ -215,7 +215,8 @@ class ModelConfig:
             if not ok:
                 raise ConfigError(
                     f"ModelConfig.{f.name} must be {expected.__name__}, got "
-                    f"{type(value).__name__} {_short(value)}. Pass a {expected.__name__}."
+                    f"{type(value).__name__} {_short(value)}. Pass a {expected.__name__}.",
+                    fields=(f.name,)
                 )
             _check_bound(f.name, value, expected)
 
@@ -231,13 +232,13 @@ class ModelConfig:
                 "d_model", self.d_model,
                 f"is not divisible by n_head={self.n_head}; pick a width that is a multiple "
                 f"of n_head (e.g. {self.n_head * max(1, round(self.d_model / self.n_head))}) "
-                "or a number of heads that divides it",
+                "or a number of heads that divides it", ("n_head",),
             )
         if self.n_head % self.kv_heads:
             _fail(
                 "n_kv_head", self.n_kv_head,
                 f"must divide n_head={self.n_head} (each key/value head serves a whole group "
-                f"of query heads); use one of {_divisors(self.n_head)}",
+                f"of query heads); use one of {_divisors(self.n_head)}", ("n_head",),
             )
         if self.pos_encoding == "rope" and self.rotary_dim % 2:
             _fail(
@@ -245,11 +246,12 @@ class ModelConfig:
                 f"needs an even head size to rotate (rotary dimensions), but the head size "
                 f"{self.head_dim} x rotary_fraction {self.rotary_fraction} = {self.rotary_dim}; "
                 "change d_model, n_head, head_size or rotary_fraction, or use another "
-                "pos_encoding",
+                "pos_encoding", ("d_model", "n_head", "head_size", "rotary_fraction"),
             )
         self._check_new_knobs()
         if self.pos_encoding == "sinusoidal" and self.d_model % 2:
-            _fail("pos_encoding", "sinusoidal", "needs an even d_model (sine/cosine pairs)")
+            _fail("pos_encoding", "sinusoidal", "needs an even d_model (sine/cosine pairs)",
+                  ("d_model",))
         if not 0.0 <= self.dropout < 1.0:
             _fail("dropout", self.dropout, "must be in [0, 1)")
         for name in ("norm_eps", "init_std", "rope_theta", "embed_scale"):
@@ -262,13 +264,15 @@ class ModelConfig:
             _fail("n_labels", 1, "must be 0 (no classifier) or at least 2 classes")
         if self.n_decoder_layer is not None and self.family != "seq2seq":
             _fail("n_decoder_layer", self.n_decoder_layer,
-                  f"only applies to family='seq2seq' (this is {self.family!r}); leave it None")
+                  f"only applies to family='seq2seq' (this is {self.family!r}); leave it None",
+                  ("family",))
         if self.type_vocab_size and self.family != "bert":
             _fail("type_vocab_size", self.type_vocab_size,
-                  f"only applies to family='bert' (this is {self.family!r}); set it to 0")
+                  f"only applies to family='bert' (this is {self.family!r}); set it to 0",
+                  ("family",))
         if self.n_labels and self.family == "seq2seq":
             _fail("n_labels", self.n_labels,
-                  "classification heads exist for gpt and bert; use 0 for seq2seq")
+                  "classification heads exist for gpt and bert; use 0 for seq2seq", ("family",))
 
     def _check_new_knobs(self) -> None:
         """Rotary scaling and fraction, sliding window, parallel residual."""
@@ -276,7 +280,7 @@ class ModelConfig:
         for name, default in rope_only.items():
             if self.pos_encoding != "rope" and getattr(self, name) != default:
                 _fail(name, getattr(self, name), "only applies to pos_encoding='rope'; leave it "
-                      f"at {default!r} or use pos_encoding='rope'")
+                      f"at {default!r} or use pos_encoding='rope'", ("pos_encoding",))
         if not 0.0 < self.rotary_fraction <= 1.0 or (self.pos_encoding == "rope"
                                                       and self.rotary_dim < 2):
             _fail("rotary_fraction", self.rotary_fraction,
@@ -286,19 +290,20 @@ class ModelConfig:
         if self.rope_scaling == "llama3":
             if self.rope_original_context is None:
                 _fail("rope_original_context", None, "is needed by rope_scaling='llama3' (the "
-                      "pre-training context, e.g. 8192)")
+                      "pre-training context, e.g. 8192)", ("rope_scaling",))
             if not 0 < self.rope_low_freq_factor < self.rope_high_freq_factor:
                 _fail("rope_low_freq_factor", self.rope_low_freq_factor,
                       f"must be positive and below rope_high_freq_factor="
-                      f"{self.rope_high_freq_factor}")
+                      f"{self.rope_high_freq_factor}", ("rope_high_freq_factor",))
         if self.sliding_window is not None and not self.is_causal:
             _fail("sliding_window", self.sliding_window,
-                  "only applies to causal attention (gpt, seq2seq); leave it None")
+                  "only applies to causal attention (gpt, seq2seq); leave it None", ("family",))
         if not self.lm_head and (self.n_labels or self.family == "seq2seq"):
             _fail("lm_head", False, "means a bare gpt or bert body: it needs n_labels=0 and "
-                  "is not available for seq2seq")
+                  "is not available for seq2seq", ("n_labels", "family"))
         if self.parallel_residual and (self.norm_position != "pre" or self.family != "gpt"):
-            _fail("parallel_residual", True, "needs family='gpt' and norm_position='pre'")
+            _fail("parallel_residual", True, "needs family='gpt' and norm_position='pre'",
+                  ("norm_position", "family"))
 
     # ----------------------------------------------------------------- constructors
     @classmethod
@@ -424,8 +429,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- helpers
-def _fail(name: str, value: Any, problem: str) -> None:
-    raise ConfigError(f"ModelConfig.{name}={_short(value)} {problem}.")
+def _fail(name: str, value: Any, problem: str, related: tuple[str, ...] = ()) -> None:
+    """Refuse ``name=value``; ``related`` names the other fields the problem is about."""
+    raise ConfigError(f"ModelConfig.{name}={_short(value)} {problem}.",
+                      fields=(name, *related))
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -477,7 +484,8 @@ def reject_unknown_keys(data: dict[str, Any], known: set[str], what: str) -> Non
         close = difflib.get_close_matches(key, known, n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     raise ConfigError(
-        f"unknown {what}(s): {', '.join(hints)}. Known: {', '.join(sorted(known))}."
+        f"unknown {what}(s): {', '.join(hints)}. Known: {', '.join(sorted(known))}.",
+        fields=unknown,
     )
 
 

@@ -10,13 +10,27 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class LLMLabError(Exception):
     """Base class of every llmlab error."""
 
 
 class ConfigError(LLMLabError, ValueError):
-    """A ``ModelConfig`` (or another config) holds an invalid value."""
+    """A ``ModelConfig`` (or another config) holds an invalid value.
+
+    ``fields`` names the fields the problem is about, the one at fault first (empty when it
+    is about none), so that a form can show the message beside the right field.
+
+    >>> ConfigError("ModelConfig.d_model=100 is not divisible by n_head=12",
+    ...             fields=("d_model", "n_head")).fields
+    ('d_model', 'n_head')
+    """
+
+    def __init__(self, message: str = "", *, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.fields: tuple[str, ...] = tuple(fields)
 
 
 class TokenizerError(LLMLabError, ValueError):

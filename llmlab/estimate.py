@@ -104,12 +104,15 @@ def estimate(
     seq_len = cfg.context_length if seq_len is None else seq_len
     if batch_size < 1 or seq_len < 1:
         raise ConfigError(f"batch_size and seq_len must be at least 1 (got {batch_size}, "
-                          f"{seq_len}); pass positive sizes.")
+                          f"{seq_len}); pass positive sizes.",
+                          fields=("batch_size", "seq_len") if batch_size < 1 else ("seq_len",))
     if seq_len > cfg.context_length:
         raise ConfigError(f"seq_len={seq_len} exceeds the config's context_length="
-                          f"{cfg.context_length}; pass a shorter seq_len or raise context_length.")
+                          f"{cfg.context_length}; pass a shorter seq_len or raise context_length.",
+                          fields=("seq_len", "context_length"))
     if dtype not in DTYPE_BYTES:
-        raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPE_BYTES)}.")
+        raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPE_BYTES)}.",
+                          fields=("dtype",))
     size = DTYPE_BYTES[dtype]
     params = param_count(cfg)
     matmul = matmul_param_count(cfg)

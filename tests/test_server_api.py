@@ -137,6 +137,54 @@ async def test_invalid_estimate_requests_say_what_is_wrong(jp_fetch, body, needl
     assert code == 400 and needle in payload["message"]
 
 
+@pytest.mark.parametrize("body, field, related", [
+    ({"config": {"d_model": 100, "n_head": 12}}, "d_model", ["n_head"]),
+    ({"config": {"family": "rnn"}}, "family", []),
+    ({"config": {"n_layers": 2}}, "n_layers", []),
+    ({"config": {}, "seq_len": 99999}, "seq_len", ["context_length"]),
+    ({"config": {}, "batch_size": 0}, "batch_size", []),
+    ({"config": {}, "dtype": 16}, "dtype", []),
+    ({"config": {}, "dtype": "float8"}, "dtype", []),
+])
+async def test_a_refused_config_names_its_field(jp_fetch, body, field, related):
+    """The 400 keeps the human message and adds errors: [{field, message, related}]."""
+    code, payload = await status_of(jp_fetch, "configs", "estimate", method="POST",
+                                    body=json.dumps(body))
+    assert code == 400 and payload["status"] == 400
+    assert payload["errors"] == [{"field": field, "message": payload["message"],
+                                  "related": related}]
+    assert field in payload["message"]
+
+
+async def test_a_refusal_about_no_field_has_no_errors(jp_fetch):
+    code, payload = await status_of(jp_fetch, "configs", "estimate", method="POST",
+                                    body=json.dumps([1, 2]))
+    assert code == 400 and "send" in payload["message"] and "errors" not in payload
+
+
+async def test_an_unsaveable_config_names_its_field(jp_fetch, store):
+    cfg = {**llmlab.ModelConfig.preset("baby-char").to_dict(), "n_kv_head": 3}
+    code, payload = await status_of(jp_fetch, "configs", "saved", "gqa", method="PUT",
+                                    body=json.dumps(cfg))
+    assert code == 400 and "must divide n_head=4" in payload["message"]
+    assert payload["errors"] == [{"field": "n_kv_head", "message": payload["message"],
+                                  "related": ["n_head"]}]
+
+
+async def test_routes_are_served_as_declared(jp_fetch):
+    from llmlab.server.handlers import ROUTES
+
+    reply = await get_json(jp_fetch, "routes")
+    assert reply["prefix"] == "llmlab/api"
+    assert reply["routes"] == [route.to_dict() for route in ROUTES]
+    estimate = next(r for r in reply["routes"] if r["path"] == "configs/estimate")
+    assert estimate == {"method": "POST", "path": "configs/estimate", "summary": estimate[
+        "summary"], "query": [], "body": "IEstimateRequest", "reply": "IEstimateReply",
+        "client": True}
+    assert {(r["method"], r["path"]) for r in reply["routes"]} >= {
+        ("GET", "runs/{id}/metrics"), ("PUT", "configs/saved/{name}"), ("GET", "routes")}
+
+
 async def test_save_and_list_configs(jp_fetch, store):
     cfg = llmlab.ModelConfig.preset("baby-char", n_layer=2).to_dict()
     response = await jp_fetch("llmlab", "api", "configs", "saved", "tiny-2",

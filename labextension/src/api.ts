@@ -4,9 +4,12 @@
  *   const page = await listRuns({ status: 'running' });
  *   const { estimate } = await estimateConfig({ config, batch_size: 8 });
  *
- * Requests go to `<base url>/llmlab/api/<endpoint>` through JupyterLab's
- * `ServerConnection`, which adds the auth token and XSRF header. The reply
- * shapes below mirror `llmlab/server/handlers.py`.
+ * Requests go to `<base url>/llmlab/api/<path>` through JupyterLab's
+ * `ServerConnection`, which adds the auth token and XSRF header. Every call
+ * names its route in `ROUTES`; `tests/test_server_contract.py` holds that
+ * table to the server's declared routes (`llmlab/server/handlers.py` ROUTES,
+ * also served at `GET llmlab/api/routes`), whose reply and body names are the
+ * types below.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
@@ -17,8 +20,67 @@ import type { ILensRows, IMatrix, IMatrixRequest, IMeta } from './inspector/type
 /** URL prefix of every llmlab REST endpoint, relative to the server's base URL. */
 export const API_PREFIX = 'llmlab/api';
 
+/**
+ * Every route this client calls: method and path, `{part}` filled in (escaped)
+ * by `endpoint`. One entry per line, as the contract test reads it.
+ */
+export const ROUTES = {
+  runs: 'GET runs',
+  metrics: 'GET runs/{id}/metrics',
+  presets: 'GET configs/presets',
+  schema: 'GET configs/schema',
+  estimate: 'POST configs/estimate',
+  savedConfigs: 'GET configs/saved',
+  saveConfig: 'PUT configs/saved/{name}',
+  snapshots: 'GET attention',
+  snapshot: 'GET runs/{id}/attention/{name}',
+  thumbs: 'GET runs/{id}/attention/{name}/thumbs',
+  matrix: 'GET runs/{id}/attention/{name}/matrix',
+  lens: 'GET runs/{id}/attention/{name}/lens'
+} as const;
+
+/** The name of a route in `ROUTES`. */
+export type RouteName = keyof typeof ROUTES;
+
+/** What a call fills in: its path parts, its query, its JSON body. */
+export interface ICall {
+  parts?: Record<string, string>;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+}
+
 /** A ModelConfig as JSON (`ModelConfig.to_dict()`). */
 export type Config = Record<string, unknown>;
+
+/** Configs by name (`GET configs/presets`, `GET configs/saved`). */
+export type ConfigsByName = Record<string, Config>;
+
+/** Reply of `PUT configs/saved/<name>`: the name and the normalised config. */
+export interface ISavedConfigReply {
+  name: string;
+  config: Config;
+}
+
+/**
+ * One problem of a refused request (the `errors` of a 400 reply): the field at
+ * fault, the message, and the other fields the problem is about.
+ */
+export interface IFieldError {
+  field: string;
+  message: string;
+  related: string[];
+}
+
+/** A non-2xx reply: the server's message and, for a bad config, its field errors. */
+export class APIError extends ServerConnection.ResponseError {
+  constructor(
+    response: Response,
+    message: string,
+    readonly errors: IFieldError[] = []
+  ) {
+    super(response, message);
+  }
+}
 
 /** Reply of `GET version`. */
 export interface IVersionReply {
@@ -131,17 +193,43 @@ export interface IEstimateReply {
 export const CONFIG_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
- * Call an llmlab REST endpoint and return its JSON body.
+ * The method and path of a call to `route`: its `{part}`s filled in (escaped),
+ * then the query arguments that are given (not undefined or '').
+ *
+ *   endpoint('metrics', { parts: { id }, query: { format: 'json' } })
+ *   // { method: 'GET', path: 'runs/<id>/metrics?format=json' }
+ */
+export function endpoint(
+  route: RouteName,
+  call: ICall = {}
+): { method: string; path: string } {
+  const [method, pattern] = ROUTES[route].split(' ');
+  const path = pattern.replace(/\{(\w+)\}/g, (_, part: string) => {
+    const value = call.parts?.[part];
+    if (value === undefined) {
+      throw new Error(`The ${route} route needs its ${part} (${pattern}).`);
+    }
+    return encodeURIComponent(value);
+  });
+  const query = Object.entries(call.query ?? {})
+    .filter(([, value]) => value !== undefined && value !== '')
+    .map(([key, value]) => `${key}=${encodeURIComponent(String(value))}`);
+  return { method, path: query.length ? `${path}?${query.join('&')}` : path };
+}
+
+/**
+ * Call an llmlab route and return its JSON body.
  *
  * Throws `ServerConnection.NetworkError` when the server cannot be reached and
- * `ServerConnection.ResponseError` (with the server's message) on a non-2xx reply.
+ * `APIError` (a `ServerConnection.ResponseError` with the server's message and
+ * field errors) on a non-2xx reply.
  */
 export async function requestAPI<T>(
-  endpoint: string,
-  init: RequestInit = {},
+  route: RouteName,
+  call: ICall = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const response = await fetchAPI(endpoint, init, settings);
+  const response = await fetchAPI(route, call, settings);
   return parseJSON(await response.text()) as T;
 }
 
@@ -151,21 +239,27 @@ export interface IBinaryReply {
   headers: Headers;
 }
 
-/** Call an llmlab REST endpoint that answers with bytes; errors as `requestAPI`. */
+/** Call an llmlab route that answers with bytes; errors as `requestAPI`. */
 export async function requestBinary(
-  endpoint: string,
+  route: RouteName,
+  call: ICall = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<IBinaryReply> {
-  const response = await fetchAPI(endpoint, {}, settings);
+  const response = await fetchAPI(route, call, settings);
   return { body: await response.arrayBuffer(), headers: response.headers };
 }
 
 async function fetchAPI(
-  endpoint: string,
-  init: RequestInit,
+  route: RouteName,
+  call: ICall,
   settings: ServerConnection.ISettings
 ): Promise<Response> {
-  const url = URLExt.join(settings.baseUrl, API_PREFIX, endpoint);
+  const { method, path } = endpoint(route, call);
+  const url = URLExt.join(settings.baseUrl, API_PREFIX, path);
+  const init: RequestInit = { method };
+  if (call.body !== undefined) {
+    init.body = JSON.stringify(call.body);
+  }
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
@@ -175,13 +269,55 @@ async function fetchAPI(
   if (!response.ok) {
     const text = await response.text();
     const body = parseJSON(text);
-    const message =
-      body && typeof body === 'object' && 'message' in body
-        ? String((body as { message: unknown }).message)
-        : text;
-    throw new ServerConnection.ResponseError(response, message);
+    const reply = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+    const message = 'message' in reply ? String(reply.message) : text;
+    throw new APIError(response, message, fieldErrors(reply.errors));
   }
   return response;
+}
+
+/** The well-formed `{field, message, related}` entries of a reply's `errors`. */
+export function fieldErrors(errors: unknown): IFieldError[] {
+  if (!Array.isArray(errors)) {
+    return [];
+  }
+  return errors
+    .filter(
+      (e): e is Record<string, unknown> =>
+        !!e && typeof e === 'object' && typeof e.field === 'string' &&
+        typeof e.message === 'string'
+    )
+    .map(e => ({
+      field: e.field as string,
+      message: e.message as string,
+      related: Array.isArray(e.related) ? e.related.filter(r => typeof r === 'string') : []
+    }));
+}
+
+/**
+ * The form field a refused request is about, with the message to show there:
+ * of the first field error naming a form field, the field edited last when the
+ * problem is about it, otherwise the field at fault. Null when the error is not
+ * a 400 or names no form field (an estimate input such as seq_len).
+ */
+export function fieldAtFault(
+  error: unknown,
+  fields: string[],
+  lastEdited: string
+): { field: string; message: string } | null {
+  if (!(error instanceof APIError) || error.response.status !== 400) {
+    return null;
+  }
+  for (const problem of error.errors) {
+    const about = [problem.field, ...problem.related];
+    if (about.includes(lastEdited) && fields.includes(lastEdited)) {
+      return { field: lastEdited, message: problem.message };
+    }
+    if (fields.includes(problem.field)) {
+      return { field: problem.field, message: problem.message };
+    }
+  }
+  return null;
 }
 
 /** The message of anything a request threw, for showing to the user. */
@@ -192,22 +328,9 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** True when `error` is the server refusing bad input (a 400 with a message). */
-export function isBadRequest(error: unknown): boolean {
-  return (
-    error instanceof ServerConnection.ResponseError &&
-    error.response.status === 400
-  );
-}
-
 /** One page of runs, newest first. */
 export function listRuns(query: IRunsQuery = {}): Promise<IRunsPage> {
-  const params = Object.entries(query)
-    .filter(([, value]) => value !== undefined && value !== '')
-    .map(([key, value]) => `${key}=${encodeURIComponent(String(value))}`);
-  return requestAPI<IRunsPage>(
-    params.length ? `runs?${params.join('&')}` : 'runs'
-  );
+  return requestAPI('runs', { query: { ...query } });
 }
 
 /** A run's metrics as columns (all of them, or only `names` and `step`). */
@@ -215,12 +338,10 @@ export async function runMetrics(
   id: string,
   names?: string[]
 ): Promise<IMetricsReply> {
-  const only = names?.length
-    ? `&names=${encodeURIComponent(names.join(','))}`
-    : '';
-  const reply = await requestAPI<IMetricsReply | string>(
-    `runs/${encodeURIComponent(id)}/metrics?format=json${only}`
-  );
+  const reply = await requestAPI<IMetricsReply | string>('metrics', {
+    parts: { id },
+    query: { format: 'json', names: names?.join(',') }
+  });
   if (typeof reply !== 'object' || !reply?.columns) {
     throw new Error(
       `The metrics of run ${id} did not arrive as JSON (a NaN or infinite ` +
@@ -231,39 +352,33 @@ export async function runMetrics(
 }
 
 /** The built-in presets, by name. */
-export function configPresets(): Promise<Record<string, Config>> {
-  return requestAPI('configs/presets');
+export function configPresets(): Promise<ConfigsByName> {
+  return requestAPI('presets');
 }
 
 /** Configs saved in the run store's `configs/` folder, by name. */
-export function savedConfigs(): Promise<Record<string, Config>> {
-  return requestAPI('configs/saved');
+export function savedConfigs(): Promise<ConfigsByName> {
+  return requestAPI('savedConfigs');
 }
 
 /** The ModelConfig JSON Schema the config form is built from. */
 export function configSchema(): Promise<IConfigSchema> {
-  return requestAPI('configs/schema');
+  return requestAPI('schema');
 }
 
-/** Validate a config and estimate it; a 400 carries the message naming the field. */
+/** Validate a config and estimate it; a 400 carries the message and its field errors. */
 export function estimateConfig(
   request: IEstimateRequest
 ): Promise<IEstimateReply> {
-  return requestAPI('configs/estimate', {
-    method: 'POST',
-    body: JSON.stringify(request)
-  });
+  return requestAPI('estimate', { body: request });
 }
 
 /** Save `config` as `<store>/configs/<name>.json`; a 400 says what is invalid. */
 export function saveConfig(
   name: string,
   config: Config
-): Promise<{ name: string; config: Config }> {
-  return requestAPI(`configs/saved/${encodeURIComponent(name)}`, {
-    method: 'PUT',
-    body: JSON.stringify(config)
-  });
+): Promise<ISavedConfigReply> {
+  return requestAPI('saveConfig', { parts: { name }, body: config });
 }
 
 /** One attention snapshot folder of a run, readable (`error` null) or not. */
@@ -304,22 +419,18 @@ export interface ISnapshotInfo {
 
 /** Every attention snapshot of the run store, newest run first. */
 export function listSnapshots(): Promise<ISnapshotList> {
-  return requestAPI('attention');
-}
-
-/** The path of a snapshot's endpoints under the API prefix. */
-export function snapshotPath(runId: string, name: string): string {
-  return `runs/${encodeURIComponent(runId)}/attention/${encodeURIComponent(name)}`;
+  return requestAPI('snapshots');
 }
 
 /** A snapshot's metadata; a 422 says why it cannot be read (format version, half written). */
 export function snapshotInfo(runId: string, name: string): Promise<ISnapshotInfo> {
-  return requestAPI(snapshotPath(runId, name));
+  return requestAPI('snapshot', { parts: { id: runId, name } });
 }
 
 /** All thumbnails of a snapshot, uint8, laid out as its inspector meta says. */
 export async function snapshotThumbs(runId: string, name: string): Promise<Uint8Array> {
-  return new Uint8Array((await requestBinary(`${snapshotPath(runId, name)}/thumbs`)).body);
+  const reply = await requestBinary('thumbs', { parts: { id: runId, name } });
+  return new Uint8Array(reply.body);
 }
 
 /** The saved logit lens at one token position (a 404 when the snapshot has none). */
@@ -328,17 +439,18 @@ export function snapshotLens(
   name: string,
   position: number
 ): Promise<ILensRows> {
-  return requestAPI(`${snapshotPath(runId, name)}/lens?position=${position}`);
+  return requestAPI('lens', { parts: { id: runId, name }, query: { position } });
 }
 
 /** The query of a matrix request (`agg` "head" sends the head number). */
-export function matrixQuery(request: IMatrixRequest): string {
-  const head = request.agg === 'head' ? String(request.head) : request.agg;
-  return (
-    `matrix?kind=${encodeURIComponent(request.kind)}&layer=${request.layer}` +
-    `&head=${head}&hide_first=${request.hide_first ? 1 : 0}` +
-    `&merge_words=${request.merge_words ? 1 : 0}`
-  );
+export function matrixQuery(request: IMatrixRequest): Record<string, string | number> {
+  return {
+    kind: request.kind,
+    layer: request.layer,
+    head: request.agg === 'head' ? request.head : request.agg,
+    hide_first: request.hide_first ? 1 : 0,
+    merge_words: request.merge_words ? 1 : 0
+  };
 }
 
 /** One matrix of a snapshot, decoded from the server's little-endian float16. */
@@ -347,7 +459,10 @@ export async function snapshotMatrix(
   name: string,
   request: IMatrixRequest
 ): Promise<IMatrix> {
-  const reply = await requestBinary(`${snapshotPath(runId, name)}/${matrixQuery(request)}`);
+  const reply = await requestBinary('matrix', {
+    parts: { id: runId, name },
+    query: matrixQuery(request)
+  });
   const [rows, cols] = (reply.headers.get('X-Llmlab-Shape') || '').split(',').map(Number);
   if (!(rows > 0 && cols > 0)) {
     throw new Error('The matrix answer has no X-Llmlab-Shape header; is the server llmlab?');

@@ -1,27 +1,15 @@
 """REST handlers of the llmlab server extension, under ``<base_url>/llmlab/api/``.
 
-===========================================  ===================================================
-``GET  version``                             ``{"version": ...}``
-``GET  runs?offset=&limit=&status=&kind=&q=``  runs of the store, newest first, paged
-``GET  runs/<id>``                           one run: manifest, checkpoints
-``GET  runs/<id>/metrics?format=json|arrow``   its metrics (wide; JSON columns or Arrow IPC)
-``GET  configs/presets``                     the built-in ModelConfig presets
-``GET  configs/schema``                      the JSON Schema of ModelConfig (the panel's form)
-``POST configs/estimate``                    ``{"config", "batch_size", "seq_len", "dtype"}``
-``GET  configs/saved``                       saved configs; ``PUT configs/saved/<name>`` saves
-``GET  attention``                           attention snapshots of every run (readable or not)
-``GET  runs/<id>/attention``                 the snapshots of one run
-``GET  runs/<id>/attention/<name>``          one snapshot: tokens, layers, heads, format version
-                                             and the inspector front end's ``meta``
-``GET  runs/<id>/attention/<name>/thumbs``   all thumbnails, uint8 (offsets in ``meta``)
-``GET  runs/<id>/attention/<name>/matrix``   ``?kind=&layer=&head=&hide_first=&merge_words=``:
-                                             one matrix, little-endian float16, binary
-``GET  runs/<id>/attention/<name>/lens``     ``?position=``: the saved logit lens there, JSON
-===========================================  ===================================================
+The routes are declared once, in :data:`ROUTES` (see :mod:`llmlab.server.routes`): the
+handlers are registered from it, ``GET routes`` answers it as JSON, and the table at the
+end of this docstring is made from it.
 
 Every handler is authenticated (token or login) and authorized against the ``llmlab``
-resource. Bad requests get a 4xx with ``{"message": ...}``; run ids and config names are
-checked against strict patterns, so no request reaches a path outside the run store. Files
+resource. Bad requests get a 4xx with ``{"message": ..., "status": ...}``; a config or
+estimate input that fails validation also carries ``"errors": [{"field", "message",
+"related"}]`` (the field at fault and the other fields the problem is about). Run ids and
+config names are checked against strict patterns, so no request reaches a path outside the
+run store. Files
 the store cannot read (a manifest that is not JSON, a FIFO where a file belongs) give a 422
 saying why and what to do. Every file read runs on a small thread pool
 (:mod:`llmlab.server.pool`), never on the event loop; one that takes too long gives a 504.
@@ -32,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +31,7 @@ from tornado import web
 
 from llmlab._version import __version__
 from llmlab.server.pool import DEFAULT_TIMEOUT, DEFAULT_WORKERS, ReadPool, ReadTimeout, SharedReads
+from llmlab.server.routes import BYTES, Route, handler_table, route_table
 from llmlab.server.snapshots import json_type
 
 #: URL prefix of every llmlab endpoint, relative to the server's base URL.
@@ -88,10 +77,10 @@ class LlmlabAPIHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(body)
 
-    def fail(self, status: int, message: str) -> None:
-        """Stop with ``status`` and ``{"message": message}``."""
-        raise web.HTTPError(status, reason=message.splitlines()[0][:200] if message else None,
-                            log_message=_clip(message))
+    def fail(self, status: int, message: str, fields: Sequence[str] = ()) -> None:
+        """Stop with ``status`` and ``{"message": message}``; ``fields`` (the field at fault
+        first, then the others the problem is about) adds the structured ``errors``."""
+        raise Refusal(status, message, fields)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -101,7 +90,11 @@ class LlmlabAPIHandler(APIHandler):
             message = (f"llmlab could not answer {self.request.method} {self.request.path} "
                        "because of an unexpected error; the Jupyter server log has the "
                        "details. Please report it.")
-        self.finish(json.dumps({"message": message or self._reason, "status": status_code}))
+        body: dict[str, Any] = {"message": message or self._reason, "status": status_code}
+        if isinstance(err, Refusal) and err.fields:
+            body["errors"] = [{"field": err.fields[0], "message": body["message"],
+                               "related": list(err.fields[1:])}]
+        self.finish(json.dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, web.HTTPError):
@@ -209,6 +202,15 @@ def refusal_of(err: BaseException) -> tuple[int, str] | None:
         return 422, (f"the run store file{name} cannot be read ({err.strerror or err}); "
                      "check that it is a readable file, or remove it")
     return None
+
+
+class Refusal(web.HTTPError):
+    """A 4xx with a message and, for a bad config or estimate input, the fields it is about."""
+
+    def __init__(self, status: int, message: str, fields: Sequence[str] = ()) -> None:
+        super().__init__(status, reason=message.splitlines()[0][:200] if message else None,
+                         log_message=_clip(message))
+        self.fields = tuple(fields)
 
 
 class WorkerError(Exception):
@@ -359,12 +361,12 @@ class EstimateHandler(LlmlabAPIHandler):
         dtype = body.get("dtype", "float32")
         if not isinstance(dtype, str):
             self.fail(400, f"dtype must be a string such as \"float32\" or \"bfloat16\", got "
-                           f"{json_type(dtype)}")
+                           f"{json_type(dtype)}", ("dtype",))
         cfg = _config_or_400(self, body["config"])
         try:
             estimate = cfg.estimate(batch_size=batch_size, seq_len=seq_len, dtype=dtype)
         except ConfigError as err:
-            self.fail(400, str(err))
+            self.fail(400, str(err), err.fields)
         self.reply({"config": cfg.to_dict(), "estimate": estimate.to_dict(),
                     "text": str(estimate)})
 
@@ -541,7 +543,7 @@ def _config_or_400(handler: LlmlabAPIHandler, data: Any):
     try:
         return ModelConfig.from_dict(data)
     except ConfigError as err:
-        handler.fail(400, str(err))
+        handler.fail(400, str(err), err.fields)
 
 
 def _size(body: dict[str, Any], name: str, default: int | None, high: int) -> int | None:
@@ -553,30 +555,66 @@ def _size(body: dict[str, Any], name: str, default: int | None, high: int) -> in
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
         small = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12
         shown = value if small else json_type(value)
-        raise web.HTTPError(400, reason=f"bad {name}", log_message=(
-            f"{name} must be a whole number from 1 to {high:,}"
-            + (" or null (the config's context_length)" if default is None else "")
-            + f", got {shown}"))
+        raise Refusal(400, f"{name} must be a whole number from 1 to {high:,}"
+                      + (" or null (the config's context_length)" if default is None else "")
+                      + f", got {shown}", (name,))
     return value
 
 
-ROUTES = [
-    ("version", VersionHandler),
-    ("runs", RunsHandler),
-    (r"runs/([^/]+)", RunHandler),
-    (r"runs/([^/]+)/metrics", MetricsHandler),
-    ("configs/presets", PresetsHandler),
-    ("configs/schema", SchemaHandler),
-    ("configs/estimate", EstimateHandler),
-    ("configs/saved", SavedConfigsHandler),
-    (r"configs/saved/([^/]+)", SavedConfigHandler),
-    ("attention", SnapshotsHandler),
-    (r"runs/([^/]+)/attention", SnapshotsHandler),
-    (r"runs/([^/]+)/attention/([^/]+)", SnapshotHandler),
-    (r"runs/([^/]+)/attention/([^/]+)/thumbs", SnapshotThumbsHandler),
-    (r"runs/([^/]+)/attention/([^/]+)/matrix", SnapshotMatrixHandler),
-    (r"runs/([^/]+)/attention/([^/]+)/lens", SnapshotLensHandler),
-]
+class RoutesHandler(LlmlabAPIHandler):
+    """``GET routes``: the declared REST contract (:data:`ROUTES`) as JSON."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply({"prefix": API_PREFIX, "routes": [route.to_dict() for route in ROUTES]})
+
+
+#: The REST API, declared once (reply and body names are ``labextension/src/api.ts``'s types).
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "version", VersionHandler, "the llmlab version the server runs",
+          reply="IVersionReply", client=False),
+    Route("GET", "routes", RoutesHandler, "this table as JSON", reply="{prefix, routes}",
+          client=False),
+    Route("GET", "runs", RunsHandler, "runs of the store, newest first, paged",
+          query=("offset", "limit", "status", "kind", "q"), reply="IRunsPage"),
+    Route("GET", "runs/{id}", RunHandler, "one run: manifest, checkpoints",
+          reply="{id, status, manifest, checkpoints}", client=False),
+    Route("GET", "runs/{id}/metrics", MetricsHandler,
+          "its metrics, wide: JSON columns (format=json) or Arrow IPC (format=arrow)",
+          query=("format", "names"), reply="IMetricsReply"),
+    Route("GET", "configs/presets", PresetsHandler, "the built-in ModelConfig presets",
+          reply="ConfigsByName"),
+    Route("GET", "configs/schema", SchemaHandler,
+          "the JSON Schema of ModelConfig (the panel's form)", reply="IConfigSchema"),
+    Route("POST", "configs/estimate", EstimateHandler,
+          "validate a config and estimate its size, compute and memory",
+          body="IEstimateRequest", reply="IEstimateReply"),
+    Route("GET", "configs/saved", SavedConfigsHandler, "the configs saved in the store",
+          reply="ConfigsByName"),
+    Route("PUT", "configs/saved/{name}", SavedConfigHandler, "save a validated config",
+          body="Config", reply="ISavedConfigReply"),
+    Route("GET", "configs/saved/{name}", SavedConfigHandler, "one saved config",
+          reply="Config", client=False),
+    Route("GET", "attention", SnapshotsHandler,
+          "attention snapshots of every run (readable or not)", reply="ISnapshotList"),
+    Route("GET", "runs/{id}/attention", SnapshotsHandler, "the snapshots of one run",
+          reply="ISnapshotList", client=False),
+    Route("GET", "runs/{id}/attention/{name}", SnapshotHandler,
+          "one snapshot: tokens, layers, heads, format version and the inspector's meta",
+          reply="ISnapshotInfo"),
+    Route("GET", "runs/{id}/attention/{name}/thumbs", SnapshotThumbsHandler,
+          "all thumbnails, uint8 (offsets in the meta)", reply=BYTES),
+    Route("GET", "runs/{id}/attention/{name}/matrix", SnapshotMatrixHandler,
+          "one matrix, little-endian float16 (shape in X-Llmlab-Shape)",
+          query=("kind", "layer", "head", "hide_first", "merge_words"), reply=BYTES),
+    Route("GET", "runs/{id}/attention/{name}/lens", SnapshotLensHandler,
+          "the saved logit lens at one token position", query=("position",),
+          reply="ILensRows"),
+)
+
+if __doc__ is not None:  # python -OO drops docstrings
+    __doc__ += "\nRoutes\n------\n\n" + route_table(ROUTES)
 
 
 def setup_handlers(web_app: web.Application, store_path: Path | None = None, *,
@@ -587,5 +625,5 @@ def setup_handlers(web_app: web.Application, store_path: Path | None = None, *,
     web_app.settings["llmlab_store"] = Path(store_path or "llmlab-runs")
     web_app.settings["llmlab_pool"] = ReadPool(workers, timeout)
     web_app.settings["llmlab_listings"] = SharedReads()
-    web_app.add_handlers(".*$", [(url_path_join(base_url, API_PREFIX, route), handler)
-                                 for route, handler in ROUTES])
+    web_app.add_handlers(".*$", [(url_path_join(base_url, API_PREFIX, pattern), handler)
+                                 for pattern, handler in handler_table(ROUTES)])

@@ -12,7 +12,7 @@ import {
   configSchema,
   errorMessage,
   estimateConfig,
-  isBadRequest,
+  fieldAtFault,
   saveConfig,
   savedConfigs
 } from '../api';
@@ -296,10 +296,8 @@ export class ModelConfigsPanel extends LlmlabPanel {
     } catch (error) {
       if (request === this._requests) {
         const message = errorMessage(error);
-        const field = isBadRequest(error)
-          ? fieldNamed(message, form.names, this._lastEdited)
-          : null;
-        if (!field || !form.showError(field, message)) {
+        const problem = fieldAtFault(error, form.names, this._lastEdited);
+        if (!problem || !form.showError(problem.field, problem.message)) {
           this._estimateMessage.show(message, 'error');
         }
         this._showInvalid(message);
@@ -391,34 +389,4 @@ export class ModelConfigsPanel extends LlmlabPanel {
       this._message.show(errorMessage(error), 'error');
     }
   }
-}
-
-/**
- * The form field a validation message is about: messages name fields as
- * `ModelConfig.field` or `field=value`. The field edited last wins when named;
- * otherwise the first one named. Null when the message names no form field.
- */
-export function fieldNamed(
-  message: string,
-  fields: string[],
-  lastEdited: string
-): string | null {
-  const named: string[] = [];
-  const mention = /ModelConfig\.(\w+)|\b(\w+)=/g;
-  for (
-    let match = mention.exec(message);
-    match;
-    match = mention.exec(message)
-  ) {
-    const name = match[1] ?? match[2];
-    if (!named.includes(name)) {
-      named.push(name);
-    }
-  }
-  if (named.includes(lastEdited) && fields.includes(lastEdited)) {
-    return lastEdited;
-  }
-  // seq_len and batch_size are estimate inputs: a message led by one belongs there.
-  const first = named[0];
-  return first !== undefined && fields.includes(first) ? first : null;
 }
