@@ -12,6 +12,7 @@ import nbformat
 import llmlab
 import llmlab.runs
 from lab_helpers import LAYOUT_PROBLEMS, chromium, open_lab, running_lab, screenshot
+from llmlab.widgets.history import TABLE_COLUMNS
 
 HISTORY = ".jp-OutputArea .llmlab-run-history"
 TABLE = f"{HISTORY} table.llmlab-table"
@@ -36,7 +37,8 @@ def make_store(root: Path) -> list[str]:
     return ids
 
 
-def column(page, index: int) -> list[str]:
+def column(page, name: str) -> list[str]:
+    index = TABLE_COLUMNS.index(name) + 1
     return page.locator(f"{TABLE} tbody tr td:nth-child({index})").all_inner_texts()
 
 
@@ -50,7 +52,7 @@ def test_run_history_widget_is_readable_sortable_and_filterable(tmp_path: Path) 
             lab.open_and_run("history.ipynb")
             page.locator(f"{TABLE} tbody tr").nth(len(RUNS) - 1).wait_for(timeout=90_000)
             assert page.locator(TABLE).evaluate(LAYOUT_PROBLEMS) == []
-            names = column(page, 1)
+            names = column(page, "name")
             assert sorted(n for n in names if n.startswith("03-attention")) == sorted(
                 f"03-attention · {run_id[-6:]}" for run_id in ids[:3])
             assert "baseline" in names
@@ -61,19 +63,19 @@ def test_run_history_widget_is_readable_sortable_and_filterable(tmp_path: Path) 
             sort.select_option("steps")
             page.wait_for_function(f"() => document.querySelector('{TABLE} td:nth-child(5)')"
                                    ".innerText === '1,000'")
-            assert column(page, 5) == ["1,000", "300", "60", "9"]  # numbers, largest first
+            assert column(page, "steps") == ["1,000", "300", "60", "9"]  # numbers, largest first
             page.locator(f"{HISTORY} .widget-checkbox", has_text="descending").locator(
                 "input").uncheck()
             page.wait_for_function(f"() => document.querySelector('{TABLE} td:nth-child(5)')"
                                    ".innerText === '9'")
-            assert column(page, 5) == ["9", "60", "300", "1,000"]
+            assert column(page, "steps") == ["9", "60", "300", "1,000"]
 
             search = page.locator(f"{HISTORY} .widget-text", has_text="filter").locator("input")
             search.fill("ablation")  # a tag, in another case
             page.wait_for_function(f"() => document.querySelectorAll('{TABLE} tbody tr')"
                                    ".length === 1")
-            assert column(page, 1) == ["03-attention"]  # no other run of that name shown
-            assert ids[2] in column(page, 9)
+            assert column(page, "name") == ["03-attention"]  # no other run of that name shown
+            assert ids[2] in column(page, "id")
             screenshot(page.locator(HISTORY), "widgets-run-history-filtered")
         except Exception:
             screenshot(page, "widgets-run-history-failure")
