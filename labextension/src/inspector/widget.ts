@@ -112,9 +112,9 @@ export class WidgetHost implements IInspectorHost {
   /** True while this host writes the view's state into the model (its echoes are ignored). */
   applying = false;
   /**
-   * Values the view set that wait for the next save. ipywidgets ignores the kernel's echo of
-   * an older value only for values already sent, so without this a quick second pick (layer
-   * 1, then 2 within SAVE_MS) was undone by the echo of the first.
+   * Values the view set that wait for the next save. A kernel message that writes one of
+   * them meanwhile (a change made in Python, or an echo that the widget manager does not
+   * match to a message it sent) must not undo the user's newer pick.
    */
   private readonly unsent = new Map<keyof IViewState, unknown>();
 
