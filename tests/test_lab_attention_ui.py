@@ -165,3 +165,43 @@ def test_panel_inserts_code_that_loads_the_snapshot(lab: Lab, root: Path, monkey
     exec(code.replace("cap.show()", ""), namespace)
     assert namespace["cap"].attention["decoder"].shape == (2, 4, n_tokens(root), n_tokens(root))
     lab.page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")
+
+
+def test_panel_opens_its_snapshot_in_the_main_area(lab: Lab) -> None:
+    """"Open in main area": a document with the same snapshot and view state, its heatmap as
+    large as the area allows (the sidebar's is bound by the sidebar), redrawn when the area
+    is resized; the palette command opens one as well."""
+    panel = open_panel(lab)
+    button = panel.locator(".llmlab-OpenMain")
+    drawn_key(lab, "decoder|1|mean|0|0")
+    panel.locator(".llmlab-insp-bar select[title^='One head']").select_option("h2")
+    drawn_key(lab, "decoder|1|2|0|0")
+    side_width = panel.locator(".llmlab-insp-heatmap").bounding_box()["width"]
+    button.click()
+    doc = lab.page.locator("#jp-main-dock-panel .llmlab-AttentionInspector-main")
+    doc.locator(".llmlab-insp").wait_for()
+    lab.page.wait_for_function(
+        "() => document.querySelector('#jp-main-dock-panel .llmlab-AttentionInspector-main "
+        ".llmlab-insp')?.dataset.drawnKey === 'decoder|1|2|0|0'", timeout=30_000)
+    tab = lab.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Attention:")
+    assert "tired-animal" in tab.inner_text() and "sentence" in tab.inner_text()
+    heat = doc.locator(".llmlab-insp-heatmap")
+    main_width = heat.bounding_box()["width"]
+    assert main_width > 1.3 * side_width, (main_width, side_width)
+    screenshot(lab.page, "attention-inspector-main-area")
+
+    # narrower window: the document's heatmap is redrawn smaller, in the same state
+    lab.page.set_viewport_size({"width": 1000, "height": 800})
+    lab.page.wait_for_function(
+        "w => document.querySelector('#jp-main-dock-panel .llmlab-AttentionInspector-main "
+        ".llmlab-insp-heatmap').getBoundingClientRect().width < w", arg=main_width - 20,
+        timeout=30_000)
+    assert doc.locator(".llmlab-insp").get_attribute("data-drawn-key") == "decoder|1|2|0|0"
+
+    # from the palette, without a snapshot: the newest run's first one
+    lab.command("llmlab:open-attention-inspector-main")
+    lab.page.wait_for_function(
+        "() => [...document.querySelectorAll('#jp-main-dock-panel .llmlab-AttentionInspector-main"
+        " .llmlab-insp')].map(e => e.dataset.drawnKey).includes('decoder|1|mean|0|0')",
+        timeout=30_000)
+    assert doc.count() == 2

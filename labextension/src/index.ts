@@ -1,6 +1,7 @@
 /**
  * The llmlab JupyterLab extension: three sidebar panels, and a palette command
- * and a launcher item to open each.
+ * and a launcher item to open each; the Attention inspector also opens as a main-area
+ * document (its "Open in main area" button, or the palette).
  */
 import {
   ILayoutRestorer,
@@ -11,6 +12,8 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
+import { attentionIcon } from './icons';
+import type { IViewState } from './inspector/types';
 import { AttentionInspectorPanel } from './panels/attentionInspector';
 import { ModelConfigsPanel } from './panels/modelConfigs';
 import { ILabContext, LlmlabPanel } from './panels/panel';
@@ -51,7 +54,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         rank: 600
       },
       {
-        panel: new AttentionInspectorPanel(lab),
+        panel: new AttentionInspectorPanel(lab, {
+          main: false,
+          openMain: shown => void app.commands.execute(OPEN_MAIN, { ...shown })
+        }),
         command: 'llmlab:open-attention-inspector',
         label: 'Attention inspector',
         rank: 601
@@ -76,7 +82,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette?.addItem({ command, category: CATEGORY });
       launcher?.add({ command, category: LAUNCHER_CATEGORY, rank, args: { isLauncher: true } });
     }
+
+    app.commands.addCommand(OPEN_MAIN, {
+      label: 'llmlab: Open Attention inspector in the main area',
+      caption: 'An attention inspector as a document in the main work area, with room for the heatmap',
+      icon: attentionIcon,
+      execute: args => {
+        const initial = args.runId
+          ? {
+              runId: String(args.runId),
+              name: String(args.name),
+              state: (args.state || {}) as Partial<IViewState>
+            }
+          : undefined;
+        const panel = new AttentionInspectorPanel(lab, { main: true, initial });
+        app.shell.add(panel, 'main');
+        app.shell.activateById(panel.id);
+        return panel.id;
+      }
+    });
+    palette?.addItem({ command: OPEN_MAIN, category: CATEGORY });
   }
 };
+
+/** Opens an Attention inspector as a main-area document (args: runId, name, state). */
+const OPEN_MAIN = 'llmlab:open-attention-inspector-main';
 
 export default plugin;

@@ -17,6 +17,8 @@ import {
 } from '../api';
 import { attentionIcon } from '../icons';
 import { DRAWN_EVENT, InspectorView } from '../inspector';
+import type { IViewState } from '../inspector/types';
+import { Widget } from '@lumino/widgets';
 import { button, h, MessageLine } from './dom';
 import { insertCodeCell } from './notebook';
 import { ILabContext, LlmlabPanel } from './panel';
@@ -36,6 +38,34 @@ import { storeForKernel, storeInRoot } from './storeLocation';
 /** Heatmap size bounds in CSS pixels (the view is sized to the panel when opened). */
 const MIN_SIZE = 240;
 const MAX_SIZE = 640;
+/** In the main area the heatmap may take the whole width (and is resized with it). */
+const MAX_MAIN_SIZE = 1400;
+/** Room left beside the heatmap for its row labels' scroll bar and padding. */
+const SIDE_ROOM = 40;
+/** Room above the heatmap in a main-area document: heading, pickers, toolbar. */
+const TOP_ROOM = 230;
+
+/** Where the panel lives: the left sidebar (one) or the main area (a document per open). */
+export interface IInspectorPlace {
+  main: boolean;
+  /** For the sidebar: opens a main-area inspector (its "Open in main area" button). */
+  openMain?: (shown: IShownSnapshot) => void;
+  /** For a main-area inspector: what it shows first (else the newest run's first snapshot). */
+  initial?: IShownSnapshot;
+}
+
+/** A snapshot and the view's state on it. */
+export interface IShownSnapshot {
+  runId: string;
+  name: string;
+  state: Partial<IViewState>;
+}
+
+let mainCount = 0;
+/** A main-area view is redrawn at a new size once its width changed by this many pixels… */
+const RESIZE_STEP = 24;
+/** …and resizing paused this long (ms). */
+const RESIZE_MS = 150;
 
 export class AttentionInspectorPanel extends LlmlabPanel {
   static readonly ID = 'llmlab-attention-inspector';
@@ -64,9 +94,19 @@ export class AttentionInspectorPanel extends LlmlabPanel {
   /** When the snapshot being opened was asked for, until its first picture. */
   private _openedAt: number | null = null;
 
-  constructor(private readonly _lab: ILabContext) {
+  private _host: SnapshotHost | null = null;
+  private _size = 0;
+  private _resizeTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly _openMain: HTMLButtonElement | null = null;
+
+  constructor(
+    private readonly _lab: ILabContext,
+    private readonly _place: IInspectorPlace = { main: false }
+  ) {
     super({
-      id: AttentionInspectorPanel.ID,
+      id: _place.main
+        ? `${AttentionInspectorPanel.ID}-main-${++mainCount}`
+        : AttentionInspectorPanel.ID,
       label: 'Attention inspector',
       icon: attentionIcon,
       description:
@@ -74,6 +114,11 @@ export class AttentionInspectorPanel extends LlmlabPanel {
         'layer and head (or click a thumbnail).'
     });
     this.addClass('llmlab-AttentionInspector');
+    if (_place.main) {
+      this.addClass('llmlab-AttentionInspector-main');
+      this.title.label = 'Attention inspector';
+      this.title.closable = true;
+    }
     this._run.addEventListener('change', () => {
       this._fillSnapshots();
       void this._openSelected();
@@ -93,9 +138,27 @@ export class AttentionInspectorPanel extends LlmlabPanel {
       () => void this._insertCode()
     );
     this._viewHost.addEventListener(DRAWN_EVENT, event => this._drawn(event as CustomEvent));
+    const openMain = _place.openMain;
+    if (openMain) {
+      this._openMain = button(
+        'Open in main area',
+        {
+          class: 'jp-Button llmlab-Button llmlab-OpenMain',
+          title: 'Open this snapshot in the main work area, where the heatmap has room'
+        },
+        () => {
+          const run = this._selectedRun();
+          if (run && this._shown && this._view) {
+            openMain({ runId: run.runId, name: this._snapshot.value, state: this._view.getState() });
+          }
+        }
+      );
+      this._openMain.disabled = true;
+    }
     this.body.append(
       h('div', { class: 'llmlab-Row' }, this._run, refresh),
       h('div', { class: 'llmlab-Row' }, this._snapshot, insert),
+      ...(this._openMain ? [h('div', { class: 'llmlab-Row' }, this._openMain)] : []),
       this._info,
       this._message.node,
       this._viewHost
@@ -103,13 +166,14 @@ export class AttentionInspectorPanel extends LlmlabPanel {
   }
 
   protected onShown(): void {
-    if (!this._listed) {
-      void this.refresh();
-    }
+    if (this._listed) return;
+    const initial = this._place.initial;
+    void (initial ? this.showSnapshot(initial) : this.refresh());
   }
 
-  /** Reload the snapshot list, keeping the selection when it is still there. */
-  async refresh(): Promise<void> {
+  /** Reload the snapshot list, keeping the selection when it is still there, and open the
+   * selected snapshot (unless `openSelected` is false). */
+  async refresh(openSelected = true): Promise<void> {
     this._listed = true;
     let list: ISnapshotList;
     try {
@@ -142,11 +206,26 @@ export class AttentionInspectorPanel extends LlmlabPanel {
       this._run.value = wantedRun;
     }
     this._fillSnapshots(wantedName);
-    await this._openSelected();
+    if (openSelected) {
+      await this._openSelected();
+    }
+  }
+
+  /** Show snapshot `name` of run `runId` with the view in `state` (the main-area document
+   * opened from the sidebar starts where the sidebar was). */
+  async showSnapshot({ runId, name, state }: IShownSnapshot): Promise<void> {
+    await this.refresh(false);
+    if (this._runs.some(run => run.runId === runId)) {
+      this._run.value = runId;
+    }
+    this._fillSnapshots(name);
+    const run = this._selectedRun();
+    this.title.label = `Attention: ${run ? runLabel(run) : runId} / ${name}`;
+    await this.open(runId, name, state);
   }
 
   /** Open snapshot `name` of run `runId` (also what the UI tests and benchmarks call). */
-  async open(runId: string, name: string): Promise<void> {
+  async open(runId: string, name: string, state: Partial<IViewState> = {}): Promise<void> {
     const key = `${runId}/${name}`;
     const open = ++this._opens;
     this._shown = key;
@@ -161,12 +240,8 @@ export class AttentionInspectorPanel extends LlmlabPanel {
         return; // another snapshot was picked meanwhile
       }
       this._closeView();
-      const size = Math.max(MIN_SIZE, Math.min(MAX_SIZE, this.node.clientWidth - 40));
-      this._view = new InspectorView(new SnapshotHost(info, thumbs), {}, size);
-      this._viewHost.append(this._view.node);
-      // as the notebook widget does: tests and benchmarks reach the view through its host node
-      (this._viewHost as HTMLElement & { llmlabInspector?: InspectorView }).llmlabInspector =
-        this._view;
+      this._host = new SnapshotHost(info, thumbs);
+      this._mountView(state);
       this._message.clear();
       const sides = Object.entries(info.sides)
         .map(([side, s]) => `${s.tokens.length} ${side} tokens`)
@@ -224,10 +299,49 @@ export class AttentionInspectorPanel extends LlmlabPanel {
     }
   }
 
+  /** The heatmap size this panel's width gives. */
+  private _fitSize(): number {
+    const wide = this.node.clientWidth - SIDE_ROOM;
+    if (!this._place.main) return Math.max(MIN_SIZE, Math.min(MAX_SIZE, wide));
+    // a document: the heatmap as large as the area allows below the pickers and toolbar
+    const tall = this.node.clientHeight - TOP_ROOM;
+    return Math.max(MIN_SIZE, Math.min(MAX_MAIN_SIZE, wide, tall));
+  }
+
+  /** A view of the open snapshot sized to the panel, in `state`. */
+  private _mountView(state: Partial<IViewState>): void {
+    if (!this._host) return;
+    this._view?.dispose();
+    this._viewHost.replaceChildren();
+    this._size = this._fitSize();
+    this._view = new InspectorView(this._host, state, this._size);
+    this._viewHost.append(this._view.node);
+    // as the notebook widget does: tests and benchmarks reach the view through its host node
+    (this._viewHost as HTMLElement & { llmlabInspector?: InspectorView }).llmlabInspector =
+      this._view;
+    if (this._openMain) this._openMain.disabled = false;
+  }
+
+  /** In the main area the heatmap follows the document's width (redrawn once resizing stops;
+   * the snapshot's matrices stay cached in its host). */
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    if (!this._place.main || !this._view) return;
+    if (this._resizeTimer !== null) clearTimeout(this._resizeTimer);
+    this._resizeTimer = setTimeout(() => {
+      this._resizeTimer = null;
+      if (this._view && Math.abs(this._fitSize() - this._size) >= RESIZE_STEP) {
+        this._mountView(this._view.getState());
+      }
+    }, RESIZE_MS);
+  }
+
   private _closeView(): void {
     this._view?.dispose();
     this._view = null;
+    this._host = null;
     this._viewHost.replaceChildren();
+    if (this._openMain) this._openMain.disabled = true;
   }
 
   private _drawn(event: CustomEvent): void {
