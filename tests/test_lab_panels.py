@@ -172,7 +172,11 @@ def params_shown(panel) -> int:
 
 
 def test_config_panel_lists_presets_validates_and_estimates(lab: Lab) -> None:
+    statuses: list[str] = []
+    lab.page.on("response", lambda r: statuses.append(f"{r.status} {r.url}")
+                if "llmlab/api" in r.url and r.status >= 400 else None)
     panel = config_form(lab)
+    save, insert = panel.locator(".llmlab-Save"), panel.locator(".llmlab-InsertConfig")
     options = panel.locator("select.llmlab-ConfigSource option").evaluate_all(
         "options => options.map(o => o.value)")
     assert {f"preset:{name}" for name in llmlab.ModelConfig.presets()} <= set(options)
@@ -187,9 +191,18 @@ def test_config_panel_lists_presets_validates_and_estimates(lab: Lab) -> None:
     error.wait_for()
     assert "not divisible by n_head=5" in error.inner_text()
     assert panel.locator(".llmlab-Estimate.llmlab-mod-stale").count() == 1
+    # what the invalid config would invalidate is greyed out, saying why
+    assert save.is_disabled() and insert.is_disabled()
+    assert "Fix the config first" in save.get_attribute("title")
+    assert "not divisible by n_head=5" in insert.get_attribute("title")
 
     n_head.fill("4")
     error.wait_for(state="hidden")
+    lab.page.wait_for_function(
+        "() => !document.querySelector('#llmlab-model-configs .llmlab-Save').disabled")
+    assert not insert.is_disabled() and "Add a cell" in insert.get_attribute("title")
+    # validating as the user types asks the server a question, never gets a 4xx back
+    assert not statuses, statuses
     panel.locator("#llmlab-field-n_layer").fill("6")
     bigger = llmlab.ModelConfig.from_dict({**baby.to_dict(), "n_layer": 6}).estimate().params
     lab.page.wait_for_function(

@@ -156,6 +156,27 @@ async def test_a_refused_config_names_its_field(jp_fetch, body, field, related):
     assert field in payload["message"]
 
 
+async def test_a_form_check_answers_an_invalid_config_without_an_error_status(jp_fetch):
+    """check: true (the config form validating as the user types): 200 with valid false and
+    the same message and errors as the 400 (a browser logs every 400 as a console error)."""
+    bad = {"config": {"d_model": 100, "n_head": 12}}
+    code, refused = await status_of(jp_fetch, "configs", "estimate", method="POST",
+                                    body=json.dumps(bad))
+    response = await jp_fetch("llmlab", "api", "configs", "estimate", method="POST",
+                              body=json.dumps({**bad, "check": True}))
+    checked = json.loads(response.body)
+    assert code == 400 and response.code == 200
+    assert checked == {"valid": False, **refused}
+    response = await jp_fetch("llmlab", "api", "configs", "estimate", method="POST",
+                              body=json.dumps({"config": {}, "check": True}))
+    ok = json.loads(response.body)
+    assert ok["valid"] is True and ok["estimate"]["params"] > 0
+    for body in ([1, 2], {"config": {}, "check": "yes"}):  # not a form's question: still 400
+        code, _ = await status_of(jp_fetch, "configs", "estimate", method="POST",
+                                  body=json.dumps(body))
+        assert code == 400
+
+
 async def test_a_refusal_about_no_field_has_no_errors(jp_fetch):
     code, payload = await status_of(jp_fetch, "configs", "estimate", method="POST",
                                     body=json.dumps([1, 2]))

@@ -162,7 +162,14 @@ export interface IEstimateRequest {
   batch_size?: number;
   seq_len?: number | null;
   dtype?: string;
+  /** A form's check: an invalid config is answered (valid false), not refused with a 400. */
+  check?: boolean;
 }
+
+/** Reply of `POST configs/estimate` with `check: true`. */
+export type IEstimateCheck =
+  | (IEstimateReply & { valid: true })
+  | { valid: false; message: string; status: number; errors?: IFieldError[] };
 
 /** `Estimate.to_dict()`: sizes in parameters, FLOPs and bytes. */
 export interface IEstimate {
@@ -308,7 +315,16 @@ export function fieldAtFault(
   if (!(error instanceof APIError) || error.response.status !== 400) {
     return null;
   }
-  for (const problem of error.errors) {
+  return problemAt(error.errors, fields, lastEdited);
+}
+
+/** `fieldAtFault` for the errors of a refused config (a 400's, or a form check's). */
+export function problemAt(
+  errors: IFieldError[],
+  fields: string[],
+  lastEdited: string
+): { field: string; message: string } | null {
+  for (const problem of errors) {
     const about = [problem.field, ...problem.related];
     if (about.includes(lastEdited) && fields.includes(lastEdited)) {
       return { field: lastEdited, message: problem.message };
@@ -371,6 +387,12 @@ export function estimateConfig(
   request: IEstimateRequest
 ): Promise<IEstimateReply> {
   return requestAPI('estimate', { body: request });
+}
+
+/** Validate and estimate as a form does while the user types: an invalid config is an
+ * answer (`valid: false` with the message and field errors), not a 400. */
+export function checkConfig(request: IEstimateRequest): Promise<IEstimateCheck> {
+  return requestAPI('estimate', { body: { ...request, check: true } });
 }
 
 /** Save `config` as `<store>/configs/<name>.json`; a 400 says what is invalid. */

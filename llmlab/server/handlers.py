@@ -90,11 +90,8 @@ class LlmlabAPIHandler(APIHandler):
             message = (f"llmlab could not answer {self.request.method} {self.request.path} "
                        "because of an unexpected error; the Jupyter server log has the "
                        "details. Please report it.")
-        body: dict[str, Any] = {"message": message or self._reason, "status": status_code}
-        if isinstance(err, Refusal) and err.fields:
-            body["errors"] = [{"field": err.fields[0], "message": body["message"],
-                               "related": list(err.fields[1:])}]
-        self.finish(json.dumps(body))
+        fields = err.fields if isinstance(err, Refusal) else ()
+        self.finish(json.dumps(refusal_body(status_code, message or self._reason, fields)))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, web.HTTPError):
@@ -211,6 +208,15 @@ class Refusal(web.HTTPError):
         super().__init__(status, reason=message.splitlines()[0][:200] if message else None,
                          log_message=_clip(message))
         self.fields = tuple(fields)
+
+
+def refusal_body(status: int, message: str, fields: Sequence[str] = ()) -> dict[str, Any]:
+    """``{"message", "status"}`` and, when ``fields`` name the fields at fault (that field
+    first, then the others the problem is about), ``errors: [{field, message, related}]``."""
+    body: dict[str, Any] = {"message": message, "status": status}
+    if fields:
+        body["errors"] = [{"field": fields[0], "message": message, "related": list(fields[1:])}]
+    return body
 
 
 class WorkerError(Exception):
@@ -345,17 +351,35 @@ class SchemaHandler(LlmlabAPIHandler):
 
 
 class EstimateHandler(LlmlabAPIHandler):
-    """``POST configs/estimate``: validate a config and estimate its size, compute and memory."""
+    """``POST configs/estimate``: validate a config and estimate its size, compute and memory.
+
+    With ``"check": true`` (a form validating as the user types) an invalid config or
+    estimate input is an answer, not an error: ``200 {"valid": false, "message", "errors"}``
+    (a browser logs every 4xx as a console error); valid ones add ``"valid": true``."""
 
     @web.authenticated
     @authorized
     def post(self) -> None:
-        from llmlab.errors import ConfigError
-
         body = self.json_body()
         if not isinstance(body, dict) or "config" not in body:
             self.fail(400, 'send {"config": {...}, "batch_size": 1, "seq_len": null, '
-                           '"dtype": "float32"}')
+                           '"dtype": "float32", "check": false}')
+        check = body.get("check", False)
+        if not isinstance(check, bool):
+            self.fail(400, f"check must be true or false, got {json_type(check)}", ("check",))
+        try:
+            reply = self._estimate(body)
+        except Refusal as refusal:
+            if not check or refusal.status_code != 400:
+                raise
+            self.reply({"valid": False, **refusal_body(400, refusal.log_message or "",
+                                                       refusal.fields)})
+            return
+        self.reply({**reply, "valid": True} if check else reply)
+
+    def _estimate(self, body: dict[str, Any]) -> dict[str, Any]:
+        from llmlab.errors import ConfigError
+
         batch_size = _size(body, "batch_size", 1, MAX_BATCH)
         seq_len = _size(body, "seq_len", None, MAX_SEQ_LEN)
         dtype = body.get("dtype", "float32")
@@ -367,8 +391,7 @@ class EstimateHandler(LlmlabAPIHandler):
             estimate = cfg.estimate(batch_size=batch_size, seq_len=seq_len, dtype=dtype)
         except ConfigError as err:
             self.fail(400, str(err), err.fields)
-        self.reply({"config": cfg.to_dict(), "estimate": estimate.to_dict(),
-                    "text": str(estimate)})
+        return {"config": cfg.to_dict(), "estimate": estimate.to_dict(), "text": str(estimate)}
 
 
 class SavedConfigsHandler(LlmlabAPIHandler):

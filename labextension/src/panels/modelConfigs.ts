@@ -11,8 +11,9 @@ import {
   configPresets,
   configSchema,
   errorMessage,
-  estimateConfig,
+  checkConfig,
   fieldAtFault,
+  problemAt,
   saveConfig,
   savedConfigs
 } from '../api';
@@ -67,6 +68,10 @@ export class ModelConfigsPanel extends LlmlabPanel {
   });
   private readonly _dtype = h('select', { class: 'llmlab-Input' });
   private readonly _estimateMessage = new MessageLine();
+  private _saveButton!: HTMLButtonElement;
+  private _insertButton!: HTMLButtonElement;
+  /** The buttons' own titles, shown again once the config is valid. */
+  private readonly _titles = new Map<HTMLButtonElement, string>();
   private readonly _estimate = new EstimateView();
   private readonly _summary = h('div', {
     class: 'llmlab-ConfigSummary',
@@ -121,6 +126,8 @@ export class ModelConfigsPanel extends LlmlabPanel {
       },
       () => void this._insert()
     );
+    this._saveButton = save;
+    this._insertButton = insert;
     const help = h('input', { type: 'checkbox', checked: true });
     help.addEventListener('change', () =>
       this._formHost.classList.toggle('llmlab-mod-nohelp', !help.checked)
@@ -277,13 +284,24 @@ export class ModelConfigsPanel extends LlmlabPanel {
       return false;
     }
     try {
-      const reply = await estimateConfig({
+      const reply = await checkConfig({
         config,
         batch_size: batch,
         seq_len: seqLen,
         dtype: this._dtype.value
       });
+      if (!reply.valid) {
+        if (request === this._requests) {
+          const problem = problemAt(reply.errors || [], form.names, this._lastEdited);
+          if (!problem || !form.showError(problem.field, problem.message)) {
+            this._estimateMessage.show(reply.message, 'error');
+          }
+          this._showInvalid(reply.message);
+        }
+        return false;
+      }
       if (request === this._requests) {
+        this._setUsable(true);
         this._estimate.show(reply.estimate);
         const e = reply.estimate;
         this._summary.textContent =
@@ -306,7 +324,17 @@ export class ModelConfigsPanel extends LlmlabPanel {
     }
   }
 
+  /** Save and Insert act only on a config that validates; the reason shows on hover. */
+  private _setUsable(ok: boolean, why = ''): void {
+    for (const b of [this._saveButton, this._insertButton]) {
+      if (!this._titles.has(b)) this._titles.set(b, b.title);
+      b.disabled = !ok;
+      b.title = ok ? this._titles.get(b) || '' : `Fix the config first: ${why}`;
+    }
+  }
+
   private _showInvalid(message: string): void {
+    this._setUsable(false, message);
     this._estimate.stale = true;
     this._summary.textContent = `Invalid: ${message}`;
     this._summary.title = message;
