@@ -75,6 +75,34 @@ class Displays:
         return True
 
 
+_PREPARED: list[str] = []
+
+
+def prepare_front_end() -> str | None:
+    """Make the notebook front end able to draw third-party widgets, once per process, and
+    return its name when something was done.
+
+    Google Colab draws only its own widgets until ``google.colab.output.
+    enable_custom_widget_manager()`` is called (Colab's documented switch; anywidget views
+    such as the attention inspector carry their ES module in the widget state, so nothing
+    else is fetched). JupyterLab, Notebook 7 and VS Code need nothing.
+    """
+    import sys
+
+    colab = sys.modules.get("google.colab")
+    if colab is None or "colab" in _PREPARED:
+        return None
+    _PREPARED.append("colab")
+    try:
+        colab.output.enable_custom_widget_manager()
+    except Exception:  # noqa: BLE001 - an old Colab: the static picture still shows
+        log.warning("could not enable Colab's custom widget manager; llmlab widgets show "
+                    "their static picture. Run `from google.colab import output; "
+                    "output.enable_custom_widget_manager()` and display the widget again.")
+        return None
+    return "colab"
+
+
 class Snapshot:
     """Mixin for ipywidgets classes (put it first): static pictures in the display bundle.
 
@@ -101,6 +129,7 @@ class Snapshot:
 
     def _ipython_display_(self, **_kwargs: Any) -> None:
         """Show the bundle under a display id of this widget (kept for refresh_snapshot)."""
+        prepare_front_end()
         data, metadata = self._bundle()
         self._displays().show(data, metadata)
 
