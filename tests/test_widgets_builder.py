@@ -61,6 +61,12 @@ def test_invalid_combination_shows_the_configs_message_and_disables_build():
     assert builder.problem.message == str(err.value)
     assert builder.build_button.disabled
     assert builder.fields["d_model"].layout.border  # the offending field is marked
+    assert builder.fields["n_head"].layout.border  # and the one it is about (err.fields)
+    # the last valid estimates and diagram stay, greyed out and marked as out of date
+    for view in (builder.estimate_view, builder.diagram):
+        assert view.value.startswith('<div class="llmlab-stale"'), view.value[:80]
+    builder.fields["d_model"].value = 35  # still invalid: greyed once, not nested
+    assert builder.diagram.value.count("llmlab-stale") == 1
     builder.build_button.click()
     assert builder.model is None
     with pytest.raises(ConfigError, match="divisible"):
@@ -68,6 +74,7 @@ def test_invalid_combination_shows_the_configs_message_and_disables_build():
     builder.fields["d_model"].value = 34
     assert builder.problem.message == "" and not builder.build_button.disabled
     assert not builder.fields["d_model"].layout.border
+    assert "llmlab-stale" not in builder.diagram.value + builder.estimate_view.value
 
 
 def test_optional_fields_parse_numbers_and_reject_text():

@@ -38,6 +38,16 @@ _SECTIONS = (
     ("training and heads", ("dropout", "init_std", "type_vocab_size", "n_labels", "name")),
 )
 _FIELD_IN_MESSAGE = re.compile(r"ModelConfig\.(\w+)")
+#: wraps the estimates and the diagram of the last valid config while the form is invalid
+_STALE = ('<div class="llmlab-stale" style="opacity:0.35" title="the last valid config\'s; '
+          'fix the form to update">')
+
+
+def _fields_of(exc: ConfigError) -> list[str]:
+    """The fields a config error is about: its own list, else the one its message names."""
+    fields = list(getattr(exc, "fields", ()) or ())
+    named = _FIELD_IN_MESSAGE.search(str(exc))
+    return fields or ([named.group(1)] if named else [])
 _BAD_FIELD_BORDER = "1px solid var(--jp-error-color1, #c62828)"
 
 
@@ -176,15 +186,22 @@ class ModelBuilder(Snapshot, widgets.VBox):
         except ConfigError as exc:
             self.problem.error(str(exc))
             self.build_button.disabled = True
-            bad = _FIELD_IN_MESSAGE.search(str(exc))
-            if bad and bad.group(1) in self.fields:
-                self.fields[bad.group(1)].layout.border = _BAD_FIELD_BORDER
+            for name in _fields_of(exc):
+                if name in self.fields:
+                    self.fields[name].layout.border = _BAD_FIELD_BORDER
+            self._grey_out()
             return
         self.problem.clear()
         self.build_button.disabled = False
         self._show_preset(cfg)
         self.diagram.value = architecture_svg(cfg)
         self._show_estimate(cfg)
+
+    def _grey_out(self) -> None:
+        """Keep the last valid estimates and diagram on screen, greyed and marked as such."""
+        for view in (self.estimate_view, self.diagram):
+            if view.value and not view.value.startswith(_STALE):
+                view.value = f"{_STALE}{view.value}</div>"
 
     def _show_preset(self, cfg: ModelConfig) -> None:
         """Select the preset the form equals, or "(custom)" once a knob differs from it."""
