@@ -284,3 +284,48 @@ def test_the_numbers_line_shows_tokens_per_second_and_mfu_when_known(data, tmp_p
     mfu = run.metrics["mfu"].drop_nulls()[-1]
     assert mfu > 0 and f"MFU {mfu:.1%}" in peak.stats.value
     assert f"MFU {mfu:.1%}" in peak.static_html()
+
+
+def in_state(data, tmp_path, state):
+    """A TrainerWidget brought to ``state``: idle, running, paused, stopped or finished."""
+    w = widget(data, tmp_path, max_steps=100_000 if state in ("running", "paused", "stopped")
+               else TINY["max_steps"])
+    if state == "idle":
+        return w
+    w.start()
+    if state == "paused":
+        w.pause()
+    elif state == "stopped":
+        w.stop()
+    if state != "running":
+        w.wait(timeout=60)
+    return w
+
+
+def observed(w):
+    """What a person sees of the widget's state: training or not, and its last run's status."""
+    return (w.running, None if w.run is None else w.run.path)
+
+
+@pytest.mark.parametrize("state", ["idle", "running", "paused", "stopped", "finished"])
+def test_every_button_in_every_state_acts_or_says_why_not(data, tmp_path, state):
+    """The state machine: a button enabled in a state changes what the widget does; a
+    disabled one (clicked anyway, as code can) changes nothing and says why, in words for
+    the person at the screen (no traceback)."""
+    for button in ("start", "pause", "stop", "resume"):
+        w = in_state(data, tmp_path / state / button, state)
+        control = getattr(w, f"{button}_button")
+        before, was_enabled = observed(w), not control.disabled
+        control.click()
+        message = w.status.message
+        assert message and "Traceback" not in message, (state, button)
+        if was_enabled:
+            assert w.status.kind != "error", (state, button, message)
+            acted = observed(w) != before or (button in ("pause", "stop") and (
+                w.wait(timeout=60) or not w.running))
+            assert acted, (state, button, message)
+        else:
+            assert w.status.kind == "error" and observed(w) == before, (state, button, message)
+        if w.running:
+            w.stop()
+            w.wait(timeout=60)
