@@ -1,5 +1,5 @@
 """Training survives the browser (issue 21 item 3): a TrainerWidget trains, the page is
-reloaded mid-run, and the reloaded view's loss curve continues with no gap -- its x values are
+reloaded mid-run (and, in the second test, the kernel restarts mid-run), and the reloaded view's loss curve continues with no gap -- its x values are
 the steps the run store logged (thinned as the chart thins long series) -- while the Run
 history panel marks the run running and then interrupted when it is stopped.
 
@@ -96,5 +96,59 @@ def test_a_reloaded_page_continues_the_curve_with_no_gap(tmp_path, monkeypatch):
             screenshot(page, "widgets-attach-stopped")
         except Exception:
             screenshot(page, "widgets-attach-failure")
+            raise
+        lab.assert_clean()
+
+
+RESTART_CELLS = [
+    CELLS[0],
+    """import llmlab  # a new kernel: nothing of the old one is left
+run_id = llmlab.runs.list("llmlab-runs")["id"][0]
+again = llmlab.widgets.TrainerWidget.attach(run_id, run_dir="llmlab-runs")
+again""",
+]
+
+
+def test_after_a_kernel_restart_attach_says_the_run_was_interrupted(tmp_path, monkeypatch):
+    """The kernel that trained restarts mid-run (Kernel > Restart): attaching to the run from
+    the new kernel shows its curve from the store and says, for the person at the screen, that
+    the run was interrupted by the end of the process that trained it."""
+    monkeypatch.setenv("LLMLAB_DATA_DIR", str(SHARED_DATA))
+    monkeypatch.setenv("LLMLAB_CACHE_DIR", str(tmp_path / ".cache"))
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in RESTART_CELLS],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}})
+    nbformat.write(nb, tmp_path / "restart.ipynb")
+    store = RunStore(tmp_path / "llmlab-runs")
+    with running_lab(tmp_path) as url, chromium() as browser:
+        lab = open_lab(browser, url)
+        page = lab.page
+        page.set_default_timeout(60_000)
+        try:
+            lab.open_and_run("restart.ipynb", "notebook:run-cell-and-select-next")
+            page.wait_for_function(f"() => ({CURVE})().length >= 20", timeout=120_000)
+            run = store.runs()[0]
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext"
+                          ".session.kernel.restart()")
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+            page.evaluate("() => { window.jupyterapp.shell.currentWidget.content"
+                          ".activeCellIndex = 1; }")
+            lab.command("notebook:run-cell")
+            status = page.locator(".jp-OutputArea", has_text="interrupted").last
+            status.wait_for(timeout=90_000)
+            text = status.inner_text()
+            assert "kernel restart" in text and run.id in page.content()
+            assert store.get(run.id).status == "interrupted"
+            logged = store.get(run.id).metrics["step"].drop_nulls().max()
+            page.wait_for_function(   # the attached widget draws the curve from the store
+                f"() => {{ const p = [...document.querySelectorAll('.jp-OutputArea "
+                f".llmlab-trainer .js-plotly-plot')].at(-1); const l = p && p.data && "
+                f"p.data.find(t => t.name === 'train/loss'); "
+                f"return l && l.x && l.x[l.x.length - 1] === {logged}; }}", timeout=60_000)
+            status.scroll_into_view_if_needed()
+            screenshot(page, "widgets-attach-after-kernel-restart")
+        except Exception:
+            screenshot(page, "widgets-attach-restart-failure")
             raise
         lab.assert_clean()
