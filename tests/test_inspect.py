@@ -543,3 +543,22 @@ def test_snapshot_format_versions_outside_what_this_llmlab_reads(gpt_cap, tmp_pa
 def test_plot_shows_itself_as_png_without_an_inline_backend(gpt_cap):
     png = gpt_cap.plot()._repr_png_()
     assert png.startswith(b"\x89PNG")
+
+
+def test_the_inspector_warms_up_the_rollout_of_a_long_input_after_its_first_answer(tok):
+    import threading
+
+    cfg = llmlab.ModelConfig(family="gpt", n_layer=2, n_head=4, d_model=32, context_length=320,
+                             vocab_size=tok.vocab_size)
+    cap = inspect(llmlab.build_model(cfg, seed=0), tok, " ".join([TEXT] * 5))
+    assert cap.attention["decoder"].shape[-1] >= 256
+    w = cap.show()
+    w.send = lambda *args, **kwargs: None  # no front end here
+    w._on_msg(w, {"type": "matrix", "id": 1, "kind": "decoder", "layer": 1, "agg": "mean",
+                  "head": 0}, [])
+    for thread in [t for t in threading.enumerate() if t.name == "llmlab-rollout"]:
+        thread.join(timeout=60)
+    done, _ = cap._rollouts[("decoder", True)]
+    assert len(done) == 2  # every layer, ready before anyone asked
+    torch.testing.assert_close(cap.matrix(layer=1, head="rollout"), ops.rollout(
+        cap.attention["decoder"])[1])

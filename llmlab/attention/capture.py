@@ -21,6 +21,7 @@ tokens peaks near the size of the capture itself.
 from __future__ import annotations
 
 import inspect as _pyinspect
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,7 @@ class Capture:
         self._model = model
         self._tokenizer = tokenizer
         self._rollouts: dict[tuple, tuple[list[Tensor], Iterator[Tensor]]] = {}
+        self._rollout_lock = threading.Lock()  # the inspector may warm it up in a thread
 
     # ------------------------------------------------------------------ description
     @property
@@ -249,11 +251,12 @@ class Capture:
         """The rollout after layer position ``pos``, computing (and keeping) only the layers
         up to it."""
         self._check_rollout(kind)
-        done, steps = self._rollouts.setdefault(
-            (kind, residual), ([], ops.rollout_steps(self.attention[kind], residual=residual)))
-        while len(done) <= pos:
-            done.append(next(steps))
-        return done[pos]
+        with self._rollout_lock:
+            done, steps = self._rollouts.setdefault(
+                (kind, residual), ([], ops.rollout_steps(self.attention[kind], residual=residual)))
+            while len(done) <= pos:
+                done.append(next(steps))
+            return done[pos]
 
     # ------------------------------------------------------------------ logit lens
     def logit_lens(self, k: int | None = None) -> LogitLens:

@@ -22,6 +22,7 @@ matrices, so the IOPub rate limit (about 1,000 messages/s) is never near.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -37,6 +38,8 @@ from llmlab.errors import InputError
 __all__ = ["AttentionInspector"]
 
 _AGGS = ("head", "mean", "max", "rollout")
+#: from this many tokens the inspector computes the rollout ahead, once it has drawn
+WARM_ROLLOUT_TOKENS = 256
 _CACHE = 8
 
 
@@ -156,6 +159,21 @@ class AttentionInspector(Snapshot, anywidget.AnyWidget):
         self.sent_messages += 1
         self.sent_bytes += sum(len(b) for b in out)
         self.send(answer, out)
+        if self.sent_messages == 1:
+            self._warm_rollout()
+
+    def _warm_rollout(self) -> None:
+        """After the first picture, compute the rollout of long self-attention in a thread,
+        so that picking it later answers at once (it multiplies through every layer: a few
+        hundred ms at 1,024 tokens)."""
+        cap = self.capture
+        kinds = [k for k in cap.kinds if k != "cross"
+                 and cap.attention[k].shape[-1] >= WARM_ROLLOUT_TOKENS
+                 and cap.layers[k] == list(range(len(cap.layers[k])))]
+        if kinds:
+            threading.Thread(target=lambda: [cap._rollout_at(k, len(cap.layers[k]) - 1)
+                                             for k in kinds],
+                             name="llmlab-rollout", daemon=True).start()
 
     def answer(self, content: dict) -> tuple[dict, list[bytes]]:
         """The reply to one front-end request: ``{"type": "matrix", ...}`` or ``"lens"``.
