@@ -57,6 +57,7 @@ async def status_of(jp_fetch, *path, method="GET", body=None, **params) -> tuple
 
 async def test_runs_listing_pages_and_filters(jp_fetch, store):
     listing = await get_json(jp_fetch, "runs")
+    assert listing["exists"] is True
     assert listing["total"] == 3
     assert [r["name"] for r in listing["runs"]] == ["gamma", "beta", "alpha"]  # newest first
     assert "path" not in listing["runs"][0]  # no server paths leak to the browser

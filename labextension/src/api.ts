@@ -119,6 +119,8 @@ export interface IRunsPage {
   offset: number;
   limit: number;
   store: string;
+  /** False when the store folder is not there (not created yet, or deleted or moved). */
+  exists: boolean;
   runs: IRunRow[];
 }
 

@@ -54,6 +54,9 @@ describe('snapshot list', () => {
     expect(emptyStoreMessage({ store: '/s', exists: false, snapshots: [] })).toMatch(
       /^The run store \/s does not exist yet\. .*cap\.save\(run, "name"\)/
     );
+    expect(emptyStoreMessage({ store: '/s', exists: false, snapshots: [] }, true)).toMatch(
+      /^The run store \/s is gone: it was deleted or moved while this panel showed it\./
+    );
     expect(emptyStoreMessage({ store: '/s', exists: true, snapshots: [] })).toMatch(
       /^No attention snapshots in the run store \/s\./
     );

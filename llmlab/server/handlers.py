@@ -278,7 +278,8 @@ class RunsHandler(LlmlabAPIHandler):
         frame = filter_runs(frame, text)
         page = frame.slice(offset, limit).drop("path")
         return {"total": frame.height, "offset": offset, "limit": limit,
-                "store": str(self.store_path), "runs": page.to_dicts()}
+                "store": str(self.store_path), "exists": self.store_path.is_dir(),
+                "runs": page.to_dicts()}
 
 
 class RunHandler(LlmlabAPIHandler):

@@ -188,11 +188,12 @@ export class AttentionInspectorPanel extends LlmlabPanel {
     }
     const wantedRun = this._run.value;
     const wantedName = this._snapshot.value;
+    const hadSnapshots = this._runs.length > 0;
     this._runs = groupByRun(list.snapshots);
     this._run.replaceChildren(
       ...this._runs.map(run => h('option', { value: run.runId }, runLabel(run)))
     );
-    const empty = emptyStoreMessage(list);
+    const empty = emptyStoreMessage(list, hadSnapshots);
     this._run.disabled = this._snapshot.disabled = !!empty;
     if (empty) {
       this._snapshot.replaceChildren();

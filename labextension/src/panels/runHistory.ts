@@ -22,7 +22,7 @@ import { insertCodeCell } from './notebook';
 import { ILabContext, LlmlabPanel } from './panel';
 import { runCode } from './python';
 import { RunTable, sharedNames } from './runTable';
-import { storeForKernel, storeInRoot } from './storeLocation';
+import { missingStoreMessage, storeForKernel, storeInRoot } from './storeLocation';
 
 const STATUSES = ['running', 'finished', 'failed', 'interrupted', 'corrupt'];
 /** How often the table reloads while a listed run is running. */
@@ -64,6 +64,8 @@ export class RunHistoryPanel extends LlmlabPanel {
 
   private _runs: IRunRow[] = [];
   private _store = '';
+  /** The store folder vanished while runs from it were shown (said until it is back). */
+  private _storeGone = false;
   private _storeRelative: Promise<string | null> = Promise.resolve(null);
   private readonly _metrics = new Map<string, ICachedMetrics>();
   private _refreshes = 0;
@@ -123,17 +125,22 @@ export class RunHistoryPanel extends LlmlabPanel {
     const refresh = ++this._refreshes;
     window.clearTimeout(this._poll);
     try {
-      const { runs, store } = await loadAllRuns({
+      const { runs, store, exists } = await loadAllRuns({
         q: this._query.value.trim(),
         status: this._status.value
       });
       if (refresh !== this._refreshes) {
         return; // a newer refresh (another filter) is under way
       }
+      const hadRuns = this._runs.length > 0 || this._storeGone;
       this._runs = runs;
-      if (this._listFailed) {
-        this._listFailed = false;
+      if (this._listFailed || this._storeGone) {
+        this._listFailed = this._storeGone = false;
         this._message.clear();
+      }
+      if (exists === false) {
+        this._storeGone = hadRuns;
+        this._message.show(missingStoreMessage(store, hadRuns, START_HINT), hadRuns ? 'error' : 'info');
       }
       if (store !== this._store) {
         this._store = store;
@@ -309,6 +316,10 @@ export class RunHistoryPanel extends LlmlabPanel {
     );
   }
 }
+
+/** What to do in an empty store. */
+const START_HINT =
+  'Runs appear here once a training starts (llmlab.Trainer, a TrainerWidget or python -m llmlab.train).';
 
 /** Every run matching `query`, fetched a page at a time. */
 async function loadAllRuns(query: IRunsQuery): Promise<IRunsPage> {

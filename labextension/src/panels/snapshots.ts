@@ -6,6 +6,7 @@
  *   emptyStoreMessage(list);                   // '' when there is something to open
  */
 import type { ISnapshotEntry, ISnapshotList } from '../api';
+import { missingStoreMessage } from './storeLocation';
 
 /** One run and its snapshot folders. */
 export interface IRunSnapshots {
@@ -56,12 +57,12 @@ export function snapshotLabel(entry: ISnapshotEntry): string {
 }
 
 /** The message for a store with nothing to show, or '' when it has snapshots. */
-export function emptyStoreMessage(list: ISnapshotList): string {
+export function emptyStoreMessage(list: ISnapshotList, hadSnapshots = false): string {
   if (list.snapshots.length) {
     return '';
   }
   if (!list.exists) {
-    return `The run store ${list.store} does not exist yet. ${SAVE_HINT}`;
+    return missingStoreMessage(list.store, hadSnapshots, SAVE_HINT);
   }
   return `No attention snapshots in the run store ${list.store}. ${SAVE_HINT}`;
 }

@@ -96,3 +96,14 @@ async function isDirectory(
     return false;
   }
 }
+
+/**
+ * What a panel says when its run store folder is missing: never created yet, or gone while
+ * the panel showed what was in it (`hadContent`: deleted, moved, or a disk unmounted).
+ */
+export function missingStoreMessage(store: string, hadContent: boolean, hint: string): string {
+  return hadContent
+    ? `The run store ${store} is gone: it was deleted or moved while this panel showed it. ` +
+        'Press Refresh once it is back, or start a run to create it again.'
+    : `The run store ${store} does not exist yet. ${hint}`;
+}
