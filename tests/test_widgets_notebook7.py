@@ -1,5 +1,5 @@
-"""llmlab's widgets in Notebook 7 (`jupyter notebook`), offline: a ModelBuilder, a LineChart
-and a GenerateWidget render from the installed ipywidgets / anywidget / plotly front ends.
+"""llmlab's widgets in Notebook 7 (`jupyter notebook`), offline: a ModelBuilder, a LineChart,
+a GenerateWidget and the attention inspector render from the installed ipywidgets / anywidget / plotly front ends.
 
 Writes a small notebook on a scratch folder, serves it with `jupyter notebook` from this
 Python environment (``lab_helpers.running_notebook``), opens it in headless Chromium with
@@ -57,6 +57,8 @@ generator""",
 assert generator.wait(timeout=60)
 shown = sum(1 for event in generator.events if event.text)  # tokens with a shaded span
 print("GENERATED", __import__("json").dumps({"text": generator.text, "shown": shown}))""",
+    """cap = llmlab.inspect(builder.model, tok, "the cat sat on the mat")
+cap.show(layer=0, head=1)""",
 ]
 
 
@@ -108,6 +110,10 @@ def test_widgets_render_in_notebook_7(tmp_path: Path, monkeypatch) -> None:
             output = page.locator(f"{GENERATOR} .llmlab-generation")
             assert output.inner_text() == "the " + generated["text"]
             assert output.locator("span[title]").count() == generated["shown"] > 0
+            # the attention inspector (anywidget): drew the head it was asked for
+            page.wait_for_function(
+                "() => document.querySelector('.jp-OutputArea .llmlab-insp')?.dataset.drawnKey"
+                " === 'decoder|0|1|0|0'", timeout=60_000)
             page.locator(BUILDER).scroll_into_view_if_needed()
             screenshot(page, "widgets-notebook7-1-builder")
             page.locator(CHART).evaluate("chart => chart.scrollIntoView()")
