@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import Lab
+from lab_helpers import Lab, screenshot
 
 import llmlab
 import llmlab.runs
@@ -195,12 +195,14 @@ def test_config_panel_lists_presets_validates_and_estimates(lab: Lab) -> None:
     assert save.is_disabled() and insert.is_disabled()
     assert "Fix the config first" in save.get_attribute("title")
     assert "not divisible by n_head=5" in insert.get_attribute("title")
+    screenshot(panel, "model-configs-invalid")
 
     n_head.fill("4")
     error.wait_for(state="hidden")
     lab.page.wait_for_function(
         "() => !document.querySelector('#llmlab-model-configs .llmlab-Save').disabled")
     assert not insert.is_disabled() and "Add a cell" in insert.get_attribute("title")
+    screenshot(panel, "model-configs-valid")
     # validating as the user types asks the server a question, never gets a 4xx back
     assert not statuses, statuses
     panel.locator("#llmlab-field-n_layer").fill("6")
