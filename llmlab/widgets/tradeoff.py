@@ -74,6 +74,7 @@ class TradeoffWidget(Snapshot, widgets.VBox):
                                                      self.run_button])]),
             self.status, self.table_view, self.plot,
         ])
+        self.add_class("llmlab-tradeoff")
 
     def run(self) -> None:
         """Run the sweep on the chosen entries (what the button does)."""
