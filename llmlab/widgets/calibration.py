@@ -476,11 +476,14 @@ def _smooth_traces(name: str, curve: Any, color: str, smece: float) -> list[Any]
 
 def _reliability_figure() -> Any:
     """Two reliability diagrams side by side, binned and smoothed, over the diagonal."""
+    from llmlab.widgets.plotly_widget import figure_widget, quick_plotly
+
+    quick_plotly()
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     titles = ("binned: accuracy per confidence bin", "smoothed, with 95% bootstrap band")
-    fig = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=titles,
+    fig = figure_widget(make_subplots(rows=1, cols=2, subplot_titles=titles,
                                         shared_yaxes=True, horizontal_spacing=0.06))
     for col in (1, 2):
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",

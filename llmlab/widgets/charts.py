@@ -43,12 +43,12 @@ class LineChart(Snapshot, widgets.VBox):
                  height: int = 280, interval: float = DEFAULT_INTERVAL,
                  max_points: int = MAX_POINTS, clock: Callable[[], float] = time.monotonic,
                  **kwargs):
-        import plotly.graph_objects as go
+        from llmlab.widgets.plotly_widget import figure_widget
 
         if not isinstance(max_points, int) or max_points < 2:
             raise ValueError(f"max_points must be an int >= 2, got {max_points!r}")
         self.title, self.max_points = title, max_points
-        self.figure = go.FigureWidget(layout=dict(
+        self.figure = figure_widget(layout=dict(
             title=dict(text=title, x=0.02, font=dict(size=14)), height=height,
             margin=dict(l=55, r=15, t=40, b=40), xaxis_title=x_title, yaxis_title=y_title,
             legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
@@ -138,11 +138,13 @@ class LineChart(Snapshot, widgets.VBox):
 
     def static_png(self) -> bytes | None:
         """The chart as drawn now, as a PNG (None while it has no series)."""
-        from llmlab._figures import plotly_png
-
         with self._lock:
+            if not self._series:
+                return None  # before matplotlib's import: an empty chart has no picture
+            from llmlab._figures import plotly_png
+
             self._draw()
-            return plotly_png(self.figure) if self._series else None
+            return plotly_png(self.figure)
 
     def static_img(self) -> str:
         """The chart as an inline ``<img>`` for another widget's static picture ("" if empty)."""

@@ -1,0 +1,149 @@
+"""``figure_widget``: a plotly ``FigureWidget`` that is quick to import and quick to draw.
+
+plotly's ``FigureWidget`` is an anywidget whose front end is its whole 5 MB bundle
+(plotly.js included) as the widget's ``_esm``; anywidget evaluates a widget's ``_esm`` anew
+for every widget model, so each chart on a page cost a second or more of parsing before it
+drew, and the widgets with charts (``TrainerWidget``, ``RunHistory``, ``CalibrationWidget``,
+the ``Lab`` with all three) painted seconds after their cell ran. Here the ``_esm`` is a small
+loader and the bundle travels as a binary trait: the first chart of a page evaluates it, every
+later one reuses that module (per plotly version). Views keep plotly's own front end, so
+every plotly feature, the saved widget state and the offline export work as before.
+
+On the Python side, importing ``plotly.basewidget`` imports ``nbformat`` (plotly only reads
+its ``__version__``, to refuse ``fig.show()``'s notebook renderers with an old nbformat),
+which imports ``jsonschema``, which compiles ``rfc3987_syntax``'s grammars when that package
+is installed (it is wherever ``jupyter_server`` is): about two seconds of a kernel's first
+chart. ``quick_plotly`` imports plotly's renderers with nbformat held back and gives them
+nbformat's version from package metadata instead (``NbformatVersion``); a later
+``import nbformat`` is untouched. And every ``FigureWidget``
+checks the versions of the Jupyter front end that started the kernel by importing
+``jupyterlab`` (or ``notebook``), another 1.4 s in a kernel that ``jupyter lab`` started;
+``plotly.basewidget``'s check is replaced by the same check reading the installed versions
+from package metadata (``version_warnings``: same warnings, no import).
+
+>>> fig = figure_widget(layout=dict(title="loss"))           # doctest: +SKIP
+>>> fig.add_scatter(y=[3, 2, 1])                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+#: The widget's front end: evaluates plotly's bundle (the ``_plotly_bundle`` trait) once per
+#: page and plotly version, then hands each view to plotly's own initialize and render.
+LOADER = """
+function plotlyBundle(model) {
+  const key = Symbol.for(`llmlab.plotly-widget-bundle@${model.get("_plotly_version")}`);
+  if (!globalThis[key]) {
+    const url = URL.createObjectURL(
+      new Blob([model.get("_plotly_bundle")], { type: "text/javascript" }));
+    globalThis[key] = import(/* webpackIgnore: true */ url)
+      .catch((error) => { delete globalThis[key]; throw error; })
+      .finally(() => URL.revokeObjectURL(url));
+  }
+  return globalThis[key];
+}
+
+export default () => {
+  let plotly;
+  return {
+    async initialize(context) {
+      plotly = (await plotlyBundle(context.model)).default();
+      return plotly.initialize?.(context);
+    },
+    render(context) {
+      return plotly.render(context);
+    },
+  };
+};
+"""
+
+
+def figure_widget(*args: Any, **kwargs: Any) -> Any:
+    """A plotly ``FigureWidget`` (same arguments) whose bundle is evaluated once per page."""
+    return _widget_class()(*args, **kwargs)
+
+
+@functools.cache
+def quick_plotly() -> None:
+    """Import plotly's widget module the quick way (see the module docstring); call it before
+    the first plotly import where plotly's other names come first."""
+    from importlib import metadata
+
+    from _plotly_utils import optional_imports
+
+    held_back = "nbformat" not in sys.modules and "nbformat" not in optional_imports._not_importable
+    if held_back:
+        optional_imports._not_importable.add("nbformat")
+    try:
+        import plotly.basewidget
+        import plotly.io._renderers as renderers
+    finally:
+        if held_back:
+            optional_imports._not_importable.discard("nbformat")
+    if held_back:
+        try:
+            renderers.nbformat = NbformatVersion(metadata.version("nbformat"))
+        except metadata.PackageNotFoundError:
+            pass
+    plotly.basewidget.display_jupyter_version_warnings = version_warnings
+
+
+@dataclass(frozen=True)
+class NbformatVersion:
+    """What plotly's renderers read of ``nbformat``: its version."""
+
+    __version__: str
+
+
+@functools.cache
+def _widget_class() -> type:
+    quick_plotly()
+    import plotly
+    import plotly.graph_objects as go
+    import traitlets
+
+    bundle = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_bytes()
+
+    class FigureWidget(go.FigureWidget):
+        """plotly's ``FigureWidget`` with the bundle as a binary trait behind a small loader."""
+
+        _esm = LOADER
+        _plotly_bundle = traitlets.Bytes(bundle).tag(sync=True)
+        _plotly_version = traitlets.Unicode(plotly.__version__).tag(sync=True)
+
+    return FigureWidget
+
+
+#: Front ends plotly's widget needs: (process name, package, oldest version, upgrade line).
+FRONT_ENDS = (("jupyter-notebook", "notebook", 7, "Jupyter Notebook >= 7"),
+              ("jupyter-lab", "jupyterlab", 3, "JupyterLab >= 3"))
+
+
+def version_warnings() -> None:
+    """plotly's warning when the front end that started this kernel is too old for its
+    widget (Notebook < 7, JupyterLab < 3), with the version read from package metadata."""
+    from importlib import metadata
+
+    try:
+        import psutil
+
+        parent = psutil.Process().parent().cmdline()[-1]
+    except Exception:  # noqa: BLE001 - no psutil, no parent, no access: nothing to check
+        return
+    for process, package, oldest, needed in FRONT_ENDS:
+        if process in parent:
+            try:
+                found = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                return
+            if int(found.split(".")[0]) < oldest:
+                warnings.warn(f"plotly >= 6 needs {needed} but you have {package} {found}; "
+                              f"upgrade it with `pip install --upgrade {package}`",
+                              stacklevel=3)
+            return
