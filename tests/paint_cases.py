@@ -81,14 +81,24 @@ def widget_cell(expression: str) -> str:
 
 def notebook_for(name: str, folder: Path) -> Path:
     """Write ``<folder>/<name>.ipynb``: setup, then the widget's cell twice."""
+    inputs, expression = WIDGETS[name]
+    return _write(folder / f"{name}.ipynb", [SETUP + "import llmlab.widgets\n" + inputs,
+                                             widget_cell(expression), widget_cell(expression)])
+
+
+def all_widgets_notebook(folder: Path) -> Path:
+    """Write ``<folder>/widgets.ipynb``: one setup cell for every widget, then one cell per
+    widget in ``WIDGETS``' order."""
+    inputs = "\n".join(dict.fromkeys(i for i, _ in WIDGETS.values() if i))
+    return _write(folder / "widgets.ipynb", [SETUP + "import llmlab.widgets\n" + inputs]
+                  + [widget_cell(expression) for _, expression in WIDGETS.values()])
+
+
+def _write(path: Path, cells: list[str]) -> Path:
     import nbformat
 
-    inputs, expression = WIDGETS[name]
-    cells = [SETUP + "import llmlab.widgets\n" + inputs, widget_cell(expression),
-             widget_cell(expression)]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    path = folder / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path

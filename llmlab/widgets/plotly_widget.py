@@ -73,8 +73,6 @@ def figure_widget(*args: Any, **kwargs: Any) -> Any:
 def quick_plotly() -> None:
     """Import plotly's widget module the quick way (see the module docstring); call it before
     the first plotly import where plotly's other names come first."""
-    from importlib import metadata
-
     from _plotly_utils import optional_imports
 
     held_back = "nbformat" not in sys.modules and "nbformat" not in optional_imports._not_importable
@@ -86,11 +84,9 @@ def quick_plotly() -> None:
     finally:
         if held_back:
             optional_imports._not_importable.discard("nbformat")
-    if held_back:
-        try:
-            renderers.nbformat = NbformatVersion(metadata.version("nbformat"))
-        except metadata.PackageNotFoundError:
-            pass
+    version = _installed_version("nbformat") if held_back else None
+    if version is not None:
+        renderers.nbformat = NbformatVersion(version)
     plotly.basewidget.display_jupyter_version_warnings = version_warnings
 
 
@@ -128,8 +124,6 @@ FRONT_ENDS = (("jupyter-notebook", "notebook", 7, "Jupyter Notebook >= 7"),
 def version_warnings() -> None:
     """plotly's warning when the front end that started this kernel is too old for its
     widget (Notebook < 7, JupyterLab < 3), with the version read from package metadata."""
-    from importlib import metadata
-
     try:
         import psutil
 
@@ -138,12 +132,18 @@ def version_warnings() -> None:
         return
     for process, package, oldest, needed in FRONT_ENDS:
         if process in parent:
-            try:
-                found = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                return
-            if int(found.split(".")[0]) < oldest:
+            found = _installed_version(package)
+            if found is not None and int(found.split(".")[0]) < oldest:
                 warnings.warn(f"plotly >= 6 needs {needed} but you have {package} {found}; "
                               f"upgrade it with `pip install --upgrade {package}`",
                               stacklevel=3)
             return
+
+
+def _installed_version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
