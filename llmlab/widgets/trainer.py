@@ -49,6 +49,8 @@ CHOICE_LABELS = {("mixed_precision", "no"): "float32"}
 SAMPLE_TOKENS = 60   # characters or tokens per sample generation
 SAMPLES_SHOWN = 3    # the latest samples kept on screen
 _STYLE = {"description_width": "95px"}
+#: How long a new Start waits for the last run's thread to finish up (picture, callbacks)
+FINISH_UP_SECONDS = 30.0
 #: Seconds between two reads of a followed run (``TrainerWidget.attach``).
 FOLLOW_INTERVAL = 1.0
 #: Run folder -> the TrainerWidget of this kernel that trains or follows it (``attach``
@@ -92,6 +94,7 @@ class TrainerWidget(Snapshot, widgets.VBox):
         self._followed: Any = None
         self._end_callbacks: list[Callable[[Any], object]] = []
         self._thread: threading.Thread | None = None
+        self._fitting = False
         self.status = StatusLine()
         self.controls = {name: _control(name, label, getattr(self._settings, name))
                          for name, label in CONTROLS.items()}
@@ -138,8 +141,9 @@ class TrainerWidget(Snapshot, widgets.VBox):
 
     @property
     def running(self) -> bool:
-        """True while training runs in the background."""
-        return self._thread is not None and self._thread.is_alive()
+        """True while training runs in the background (not while its thread only finishes
+        up: the last picture, the end callbacks)."""
+        return self._fitting
 
     @property
     def train_config(self) -> TrainConfig:
@@ -394,7 +398,10 @@ class TrainerWidget(Snapshot, widgets.VBox):
         self.status.show(f"new model from the builder: the next Start trains it{note}")
 
     def _launch(self, resume_from: str | None, sample_every: int) -> None:
+        if self._thread is not None:
+            self._thread.join(FINISH_UP_SECONDS)   # the last run's thread finishing up
         self._view.prepare(sample_every, self.sample_prompt.value)
+        self._fitting = True
         self._sync_buttons(running=True)   # before the thread, which resets them when done
         self._thread = threading.Thread(target=self._fit, args=(resume_from,),
                                         name="llmlab-trainer-widget", daemon=True)
@@ -415,7 +422,10 @@ class TrainerWidget(Snapshot, widgets.VBox):
         """The training thread: fit, then say how it ended."""
         try:
             with self.status.reporting("training"):
-                run = self.trainer.fit(resume_from=resume_from)
+                try:
+                    run = self.trainer.fit(resume_from=resume_from)
+                finally:
+                    self._fitting = False   # Start may be pressed as soon as this is said:
                 self.status.show(*self._ending(run))
         except Exception as exc:   # a bug: say so here, and keep the traceback (thread log)
             self.status.error(f"training failed unexpectedly: {type(exc).__name__}: {exc}")
