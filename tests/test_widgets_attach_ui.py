@@ -39,9 +39,9 @@ CURVE = """() => {
 }"""
 
 
-def notebook(path: Path) -> None:
+def notebook(path: Path, cells: list[str] = CELLS) -> None:
     nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in CELLS],
+        cells=[nbformat.v4.new_code_cell(c) for c in cells],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}})
     nbformat.write(nb, path)
@@ -115,11 +115,7 @@ def test_after_a_kernel_restart_attach_says_the_run_was_interrupted(tmp_path, mo
     the run was interrupted by the end of the process that trained it."""
     monkeypatch.setenv("LLMLAB_DATA_DIR", str(SHARED_DATA))
     monkeypatch.setenv("LLMLAB_CACHE_DIR", str(tmp_path / ".cache"))
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in RESTART_CELLS],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}})
-    nbformat.write(nb, tmp_path / "restart.ipynb")
+    notebook(tmp_path / "restart.ipynb", RESTART_CELLS)
     store = RunStore(tmp_path / "llmlab-runs")
     with running_lab(tmp_path) as url, chromium() as browser:
         lab = open_lab(browser, url)
