@@ -58,6 +58,82 @@ def test_filter_by_text_and_status_and_sort(store):
     assert "failed" in history.status_filter.options and "corrupt" not in history.runs["status"]
 
 
+def click_header(history, content):
+    """What the table's front end sends when a header is clicked (any content it could send)."""
+    history.table._handle_custom_msg(content, [])
+
+
+def arrows(history):
+    """The (sort key, arrow) of every header showing one."""
+    import re
+
+    return re.findall(r'data-sort="([^"]+)"[^>]*aria-sort="[a-z]+">[^<]* ([▲▼])</th>',
+                      history.table.value)
+
+
+def test_a_header_click_sorts_and_a_second_reverses_with_the_controls_in_step(store):
+    history = RunHistory(store)
+    assert (history.sort_by.value, history.descending.value) == ("created_at", True)
+    assert arrows(history) == [("created_at", "▼")]
+    click_header(history, {"sort": "params"})           # a number: largest first
+    assert (history.sort_by.value, history.descending.value) == ("params", True)
+    assert history.shown["name"].to_list() == ["two-layers", "one-layer", "Notes <b>"]
+    assert arrows(history) == [("params", "▼")]
+    click_header(history, {"sort": "params"})           # again: reversed, no params still last
+    assert (history.sort_by.value, history.descending.value) == ("params", False)
+    assert history.shown["name"].to_list() == ["one-layer", "two-layers", "Notes <b>"]
+    assert arrows(history) == [("params", "▲")]
+    click_header(history, {"sort": "name"})             # text: A to Z first
+    assert (history.sort_by.value, history.descending.value) == ("name", False)
+    assert history.shown["name"].to_list() == ["Notes <b>", "one-layer", "two-layers"]
+    assert [o[1] for o in history.runs_select.options] == history.shown["id"].to_list()
+    history.sort_by.value = "tokens_per_s"               # keyboard / code: the arrow follows
+    assert arrows(history) == [("tokens_per_s", "▲")]
+    assert history.shown["name"][-1] == "Notes <b>"
+    assert history.status.kind == "info"
+
+
+def test_a_header_click_keeps_the_filter_and_the_selection(store):
+    history = RunHistory(store)
+    ids = ids_by_name(history)
+    history.search.value = "layer"
+    history.runs_select.value = (ids["one-layer"],)
+    click_header(history, {"sort": "name"})
+    click_header(history, {"sort": "name"})
+    assert history.shown["name"].to_list() == ["two-layers", "one-layer"]
+    assert history.selected == [ids["one-layer"]]
+    assert history.chart.series_names == [f"one-layer ({ids['one-layer'][-6:]})"]
+
+
+@pytest.mark.parametrize("content", [{"sort": "train_loss<script>"}, {"sort": None},
+                                     {"sort": ["name"]}, {"other": 1}, "name"])
+def test_a_bad_header_message_is_refused_and_the_table_keeps_working(store, content):
+    history = RunHistory(store)
+    before = history.shown
+    click_header(history, content)
+    assert history.status.kind == "error"
+    assert "sorting the table failed" in history.status.message
+    assert "click a column header" in history.status.message
+    assert (history.sort_by.value, history.descending.value) == ("created_at", True)
+    assert history.shown.equals(before)
+    click_header(history, {"sort": "steps"})
+    assert history.sort_by.value == "steps"
+    with pytest.raises(ValueError, match="cannot be sorted by 'size'"):
+        history.sort_on("size")
+
+
+def test_every_table_header_sorts_by_its_listing_column(store):
+    history = RunHistory(store)
+    import re
+
+    keys = re.findall(r'data-sort="([^"]+)"', history.table.value)
+    assert keys == ["name", "status", "family", "params", "steps", "train_loss", "val_loss",
+                    "tokens_per_s", "mfu", "created_at", "id"]
+    for key in keys:
+        history.sort_on(key)
+        assert history.sort_by.value == key and arrows(history)[0][0] == key
+
+
 def test_selecting_runs_overlays_their_curves(store):
     history = RunHistory(store)
     ids = ids_by_name(history)
@@ -149,7 +225,7 @@ def test_runs_that_share_a_name_are_told_apart(tmp_path):
 def test_the_table_shows_tokens_per_second_and_mfu_with_a_dash_when_absent(store):
     history = RunHistory(store)
     table = history.table.value
-    assert "<th class=\"llmlab-num\">tok/s</th>" in table and "MFU %" in table
+    assert '<th class="llmlab-num" data-sort="tokens_per_s"' in table and "MFU %" in table
     speeds = history.runs.filter(history.runs["name"] == "one-layer")["tokens_per_s"]
     assert f">{round(speeds[0]):,}</td>" in table          # the CPU runs log tokens/s...
     assert history.runs["mfu"].is_null().all()              # ...but no MFU (no peak known)

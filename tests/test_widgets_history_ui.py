@@ -1,6 +1,7 @@
 """The RunHistory widget in a real JupyterLab, offline: its table readable (no cell clipped
-or overlapping its neighbour, numbers apart), runs that share a name told apart, the filter
-and the sort controls working. Screenshots go to the test artifacts (lab_helpers.screenshot).
+or overlapping its neighbour, numbers apart), runs that share a name told apart, the filter,
+the sort controls and a click on a column header (again to reverse, an arrow on it) working.
+Screenshots go to the test artifacts (lab_helpers.screenshot).
 """
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ def test_run_history_widget_is_readable_sortable_and_filterable(tmp_path: Path) 
             page.wait_for_function(f"() => document.querySelector('{TABLE} td:nth-child(5)')"
                                    ".innerText === '9'")
             assert column(page, "steps") == ["9", "60", "300", "1,000"]
+
+            page.locator(f"{TABLE} th[data-sort=steps]").click()  # the sorted column: reversed
+            page.wait_for_function(f"() => document.querySelector('{TABLE} td:nth-child(5)')"
+                                   ".innerText === '1,000'")
+            assert column(page, "steps") == ["1,000", "300", "60", "9"]
+            assert page.locator(f"{TABLE} th[aria-sort]").all_inner_texts() == ["steps ▼"]
+            assert page.locator(f"{HISTORY} .widget-checkbox input").is_checked()
+            page.locator(f"{TABLE} th[data-sort=name]").click()   # another column: A to Z
+            page.wait_for_function(f"() => document.querySelector('{TABLE} th[aria-sort]')"
+                                   ".innerText === 'name ▲'")
+            assert column(page, "name")[-1] == "baseline"
+            assert [n.split(" · ")[1] for n in column(page, "name")[:3]] == [
+                run_id[-6:] for run_id in sorted(ids[:3])]   # one name: in id order
+            assert sort.input_value() == "name"
+            assert not page.locator(f"{HISTORY} .widget-checkbox input").is_checked()
+            assert page.locator(TABLE).evaluate(LAYOUT_PROBLEMS) == []
+            screenshot(page.locator(HISTORY), "widgets-run-history-sorted")
+            page.locator(f"{TABLE} th[data-sort=name]").press("Enter")  # from the keyboard
+            page.wait_for_function(f"() => document.querySelector('{TABLE} th[aria-sort]')"
+                                   ".innerText === 'name ▼'")
+            assert column(page, "name")[0] == "baseline"
+            assert page.evaluate("document.activeElement.dataset.sort") == "name"  # focus kept
 
             search = page.locator(f"{HISTORY} .widget-text", has_text="filter").locator("input")
             search.fill("ablation")  # a tag, in another case

@@ -1,11 +1,13 @@
 """``RunHistory``: the run store as a filterable, sortable table, with overlaid curves.
 
 The table is ``llmlab.runs.list(run_dir)`` (a polars frame), filtered by status and by text
-in the name or id, and sorted by any column. Selecting runs overlays one metric of each
-(``llmlab.runs.compare``) in a :class:`~llmlab.widgets.LineChart`; "Open in builder" loads a
+in the name or id, and sorted by any column: click a header (again to reverse; an arrow shows
+the sort), or use the "sort by" list and "descending" box. Selecting runs overlays one metric
+of each (``llmlab.runs.compare``) in a :class:`~llmlab.widgets.LineChart`; "Open in builder" loads a
 run's model config into a :class:`~llmlab.widgets.ModelBuilder`.
 
 >>> history = RunHistory("llmlab-runs")                     # doctest: +SKIP
+>>> history.sort_on("val_loss")                             # doctest: +SKIP
 >>> history.runs_select.value = (run.id,)                   # doctest: +SKIP
 >>> history.open_in(builder)                                # doctest: +SKIP
 """
@@ -20,16 +22,21 @@ import ipywidgets as widgets
 from llmlab.widgets.charts import LineChart
 from llmlab.widgets.poll import Poller
 from llmlab.widgets.snapshot import Snapshot, snapshot_html, text_html
+from llmlab.widgets.sortable_table import SortableTable
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.tables import frame_html, run_names
 
 ANY = "any status"
 SORTABLE = ("created_at", "updated_at", "name", "status", "family", "params", "steps",
-            "train_loss", "val_loss", "tokens_per_s", "mfu")
+            "train_loss", "val_loss", "tokens_per_s", "mfu", "id")
+#: Columns a first header click sorts A to Z; the others (numbers, times) start largest first.
+ASCENDING_FIRST = ("name", "status", "family", "id")
 TABLE_COLUMNS = ("name", "status", "family", "params", "steps", "train_loss", "val_loss",
                  "tokens_per_s", "mfu", "created_at", "id")
 #: Table headers that differ from the listing's column names.
 HEADERS = {"tokens_per_s": "tok/s", "mfu": "MFU %"}
+#: each table header -> the listing column a click on it sorts by
+SORT_KEYS = {HEADERS.get(column, column): column for column in TABLE_COLUMNS}
 #: rows the table shows at most (filter to see others)
 MAX_ROWS = 200
 #: Seconds between two reads of the store while a listed run is running.
@@ -65,10 +72,12 @@ class RunHistory(Snapshot, widgets.VBox):
         self.metric = widgets.Dropdown(options=["train/loss"], description="metric")
         self.open_button = widgets.Button(description="Open in builder", icon="cubes")
         self.chart = LineChart("runs", y_title="train/loss")
-        self.table = widgets.HTML()
+        self.table = SortableTable()
+        self.table.on_sort(self._on_header)
+        self._holding = False
         self.status = StatusLine()
         for control in (self.search, self.status_filter, self.sort_by, self.descending):
-            control.observe(lambda _change: self._show(), names="value")
+            control.observe(lambda _change: self._holding or self._show(), names="value")
         self.runs_select.observe(self._on_select, names="value")
         self.metric.observe(lambda _change: self._draw_curves(), names="value")
         self.refresh_button.on_click(self._on_refresh)
@@ -113,6 +122,22 @@ class RunHistory(Snapshot, widgets.VBox):
         if self._running() and self._poller is not None:
             self._poller.start()
         return self.runs
+
+    def sort_on(self, column: str) -> None:
+        """Sort as a click on ``column``'s header does: the sorted column again reverses the
+        order, another column sorts A to Z (names, statuses, families, ids) or largest and
+        newest first (numbers, times); the "sort by" and "descending" controls follow."""
+        if column not in SORTABLE:
+            raise ValueError(f"the runs cannot be sorted by {repr(column)[:60]}; click a column "
+                             f"header or pick one of {', '.join(SORTABLE)} in 'sort by'")
+        descending = (not self.descending.value if column == self.sort_by.value
+                      else column not in ASCENDING_FIRST)
+        self._holding = True
+        try:
+            self.sort_by.value, self.descending.value = column, descending
+        finally:
+            self._holding = False
+        self._show()
 
     def close(self) -> None:
         """Stop reading the store and close the widget."""
@@ -175,9 +200,12 @@ class RunHistory(Snapshot, widgets.VBox):
         if self.status_filter.value not in (ANY, None):
             frame = frame.filter(pl.col("status") == self.status_filter.value)
         frame = filter_runs(frame, self.search.value)
-        self.shown = frame.sort(self.sort_by.value, descending=self.descending.value,
+        key, descending = self.sort_by.value, self.descending.value
+        self.shown = frame.sort([key, "id"] if key != "id" else key,
+                                descending=[descending, False] if key != "id" else descending,
                                 nulls_last=True)
-        self.table.value = frame_html(_table_frame(self.shown), max_rows=MAX_ROWS)
+        self.table.value = frame_html(_table_frame(self.shown), max_rows=MAX_ROWS,
+                                      sort_keys=SORT_KEYS, sorted_by=(key, descending))
         keep = [i for i in self.selected if i in set(self.shown["id"].to_list())]
         self.runs_select.options = [(_label(row), row["id"])
                                     for row in self.shown.iter_rows(named=True)]
@@ -210,6 +238,10 @@ class RunHistory(Snapshot, widgets.VBox):
             if not curve.is_empty():
                 self.chart.set_series(f"{labels.get(run_id, run_id)} ({run_id[-6:]})",
                                       curve["step"].to_list(), curve["value"].to_list())
+
+    def _on_header(self, column: Any) -> None:
+        with self.status.reporting("sorting the table"):
+            self.sort_on(column)
 
     def _on_refresh(self, _button: Any = None) -> None:
         with self.status.reporting("reading the run store"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -13,10 +14,16 @@ TABLE_STYLE = ("<style>.llmlab-table th,.llmlab-table td{padding:2px 8px;text-al
                "white-space:nowrap;font-variant-numeric:tabular-nums}</style>")
 
 
-def frame_html(frame: Any, *, digits: int = 4, max_rows: int | None = None) -> str:
+def frame_html(frame: Any, *, digits: int = 4, max_rows: int | None = None,
+               sort_keys: Mapping[str, str] | None = None,
+               sorted_by: tuple[str, bool] | None = None) -> str:
     """A polars frame as a compact HTML table: text escaped, floats to ``digits`` significant
     digits, numbers right-aligned, nulls as "–", at most ``max_rows`` rows (a note says how
     many were left out).
+
+    ``sort_keys`` maps column names to the key a click on their header sorts by (headers
+    marked ``data-sort`` for :class:`~llmlab.widgets.sortable_table.SortableTable`);
+    ``sorted_by`` is ``(key, descending)``, shown as an arrow on that header.
 
     >>> import polars as pl
     >>> frame_html(pl.DataFrame({"a": ["<x>"], "b": [1.23456]})).endswith(
@@ -25,7 +32,7 @@ def frame_html(frame: Any, *, digits: int = 4, max_rows: int | None = None) -> s
     """
     rows = frame.head(max_rows) if max_rows is not None else frame
     numeric = [dtype.is_numeric() for dtype in frame.dtypes]
-    head = "".join(f"<th{_NUM if num else ''}>{html.escape(str(name))}</th>"
+    head = "".join(_header(str(name), num, (sort_keys or {}).get(name), sorted_by)
                    for name, num in zip(frame.columns, numeric))
     body = "".join("<tr>" + "".join(f"<td{_NUM if num else ''}>{_cell(value, digits)}</td>"
                                     for value, num in zip(row, numeric))
@@ -37,6 +44,20 @@ def frame_html(frame: Any, *, digits: int = 4, max_rows: int | None = None) -> s
 
 
 _NUM = ' class="llmlab-num"'
+
+
+def _header(name: str, numeric: bool, key: str | None,
+            sorted_by: tuple[str, bool] | None) -> str:
+    """A header cell; with a sort ``key``, marked for clicks and, when sorted, with its arrow."""
+    label = html.escape(name)
+    if key is None:
+        return f"<th{_NUM if numeric else ''}>{label}</th>"
+    attrs = f' data-sort="{html.escape(key)}" tabindex="0" title="sort by {label}"'
+    if sorted_by is not None and sorted_by[0] == key:
+        direction = "descending" if sorted_by[1] else "ascending"
+        attrs += f' aria-sort="{direction}"'
+        label += " ▼" if sorted_by[1] else " ▲"
+    return f"<th{_NUM if numeric else ''}{attrs}>{label}</th>"
 
 
 def _cell(value: Any, digits: int) -> str:
