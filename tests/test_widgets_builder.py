@@ -48,8 +48,51 @@ def test_estimate_follows_batch_seq_len_and_dtype_and_reports_a_too_long_seq_len
     assert builder.estimate == small().estimate(batch_size=4, seq_len=16, dtype="bfloat16")
     builder.seq_len.value = 10_000
     assert builder.estimate is None
-    assert "exceeds the config&#x27;s context_length" in builder.estimate_view.value
+    assert ("seq len 10,000 is longer than context_length 64" in builder.estimate_view.value
+            and "type 0 in it to follow context_length" in builder.estimate_view.value)
+    assert builder.seq_len.layout.border and builder.fields["context_length"].layout.border
     assert not builder.build_button.disabled  # the config itself is still valid
+    builder.seq_len.value = 64
+    assert builder.estimate == small().estimate(batch_size=4, dtype="bfloat16")
+    assert not builder.seq_len.layout.border and not builder.fields["context_length"].layout.border
+
+
+def test_seq_len_shows_the_context_length_and_follows_it_until_the_user_types_another():
+    builder = ModelBuilder(small())
+    assert builder.seq_len.value == 64 and builder.seq_len_follows   # not "0"
+    assert builder.estimate == small().estimate(batch_size=12, seq_len=None)
+    builder.fields["context_length"].value = 128
+    assert builder.seq_len.value == 128 and builder.estimate.seq_len == 128
+    builder.load_config(small(context_length=32))
+    assert builder.seq_len.value == 32 and builder.estimate.seq_len == 32
+    assert "seq len 32 (context_length)" in builder.static_html()
+
+    builder.seq_len.value = 20                            # the user's own length is kept
+    assert not builder.seq_len_follows and builder.estimate.seq_len == 20
+    builder.fields["context_length"].value = 48
+    assert builder.seq_len.value == 20 and builder.estimate.seq_len == 20
+    assert "seq len 20," in builder.static_html()
+    builder.fields["context_length"].value = 16           # now too long: flagged, not followed
+    assert builder.seq_len.value == 20 and builder.estimate is None
+    assert builder.seq_len.layout.border and "longer than context_length 16" in \
+        builder.estimate_view.value
+
+    builder.seq_len.value = 0                             # 0 follows the context length again
+    assert builder.seq_len_follows and builder.seq_len.value == 16
+    assert builder.estimate == small(context_length=16).estimate(batch_size=12)
+    assert not builder.seq_len.layout.border
+    builder.seq_len.value = 8
+    builder.seq_len.value = 16                            # so does typing the context length
+    builder.fields["context_length"].value = 24
+    assert builder.seq_len_follows and builder.seq_len.value == 24
+
+
+def test_an_invalid_config_leaves_seq_len_as_it_was_and_follows_again_once_valid():
+    builder = ModelBuilder(small())
+    builder.fields["context_length"].value = -5
+    assert builder.build_button.disabled and builder.seq_len.value == 64
+    builder.fields["context_length"].value = 40
+    assert builder.seq_len.value == 40 and builder.estimate.seq_len == 40
 
 
 def test_invalid_combination_shows_the_configs_message_and_disables_build():

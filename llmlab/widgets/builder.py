@@ -48,7 +48,11 @@ def _fields_of(exc: ConfigError) -> list[str]:
     fields = list(getattr(exc, "fields", ()) or ())
     named = _FIELD_IN_MESSAGE.search(str(exc))
     return fields or ([named.group(1)] if named else [])
-_BAD_FIELD_BORDER = "1px solid var(--jp-error-color1, #c62828)"
+_ERROR_COLOUR = "var(--jp-error-color1, #c62828)"
+_BAD_FIELD_BORDER = f"1px solid {_ERROR_COLOUR}"
+_FOLLOWING = ("tokens per sequence: follows context_length; type another number to estimate "
+              "at that length")
+_FIXED = "tokens per sequence; type 0 to follow context_length again"
 
 
 class ModelBuilder(Snapshot, widgets.VBox):
@@ -79,9 +83,10 @@ class ModelBuilder(Snapshot, widgets.VBox):
         self.preset = widgets.Dropdown(options=[CUSTOM, *ModelConfig.presets()],
                                        description="preset", value=CUSTOM)
         self.batch_size = widgets.BoundedIntText(12, min=1, max=1_000_000, description="batch")
-        self.seq_len = widgets.BoundedIntText(0, min=0, max=10_000_000,
-                                              description="seq len",
-                                              tooltip="tokens per sequence; 0 = context_length")
+        self.seq_len = widgets.BoundedIntText(1, min=0, max=10_000_000, description="seq len",
+                                              tooltip=_FOLLOWING)
+        self._seq_follows = True  # seq len shows context_length until the user types another
+        self._context: int | None = None  # context_length of the last valid config
         self.dtype = widgets.Dropdown(options=DTYPES, description="dtype")
         self.seed = widgets.IntText(0, description="seed")
         self.build_button = widgets.Button(description="Build", button_style="primary",
@@ -92,8 +97,9 @@ class ModelBuilder(Snapshot, widgets.VBox):
         self.diagram = widgets.HTML()
         self.estimate: Any = None
 
-        for control in (*self.fields.values(), self.batch_size, self.seq_len, self.dtype):
+        for control in (*self.fields.values(), self.batch_size, self.dtype):
             control.observe(self._on_change, names="value")
+        self.seq_len.observe(self._on_seq_len, names="value")
         self.preset.observe(self._on_preset, names="value")
         self.build_button.on_click(self._on_build_click)
         super().__init__(children=self._layout())
@@ -157,10 +163,23 @@ class ModelBuilder(Snapshot, widgets.VBox):
         self._refresh()
         return cfg
 
+    @property
+    def seq_len_follows(self) -> bool:
+        """Whether "seq len" follows context_length (until a user types another length; 0, or
+        the context length itself, makes it follow again)."""
+        return self._seq_follows
+
     # ------------------------------------------------------------------ reacting to the form
     def _on_change(self, _change: dict) -> None:
         if not self._loading:
             self._refresh()
+
+    def _on_seq_len(self, change: dict) -> None:
+        if self._loading:
+            return
+        self._seq_follows = change["new"] in (0, self._context)
+        self.seq_len.tooltip = _FOLLOWING if self._seq_follows else _FIXED
+        self._refresh()
 
     def _on_preset(self, change: dict) -> None:
         if self._loading or change["new"] == CUSTOM:
@@ -178,7 +197,7 @@ class ModelBuilder(Snapshot, widgets.VBox):
 
     def _refresh(self) -> None:
         """Validate the form; update the message, Build, the estimates and the diagram."""
-        for control in self.fields.values():
+        for control in (*self.fields.values(), self.seq_len):
             control.layout.border = None
         try:
             cfg = self.config
@@ -193,6 +212,7 @@ class ModelBuilder(Snapshot, widgets.VBox):
             return
         self.problem.clear()
         self.build_button.disabled = False
+        self._follow_context(cfg)
         self._show_preset(cfg)
         self.diagram.value = architecture_svg(cfg)
         self._show_estimate(cfg)
@@ -212,10 +232,30 @@ class ModelBuilder(Snapshot, widgets.VBox):
         finally:
             self._loading = False
 
+    def _follow_context(self, cfg: ModelConfig) -> None:
+        """Show the context length in "seq len" while it follows it."""
+        self._context = cfg.context_length
+        if self._seq_follows and self.seq_len.value != cfg.context_length:
+            self._loading = True
+            try:
+                self.seq_len.value = min(cfg.context_length, self.seq_len.max)
+            finally:
+                self._loading = False
+
     def _show_estimate(self, cfg: ModelConfig) -> None:
+        if not self._seq_follows and self.seq_len.value > cfg.context_length:
+            self.estimate = None
+            for control in (self.seq_len, self.fields["context_length"]):
+                control.layout.border = _BAD_FIELD_BORDER
+            self.estimate_view.value = (
+                f'<i style="color:{_ERROR_COLOUR}">no estimate: seq len {self.seq_len.value:,} '
+                f"is longer than context_length {cfg.context_length:,} (the most tokens the "
+                "model reads); lower seq len, type 0 in it to follow context_length, or raise "
+                "context_length</i>")
+            return
         try:
             self.estimate = cfg.estimate(batch_size=self.batch_size.value,
-                                         seq_len=self.seq_len.value or None,
+                                         seq_len=None if self._seq_follows else self.seq_len.value,
                                          dtype=self.dtype.value)
         except ConfigError as exc:
             self.estimate = None
@@ -233,8 +273,9 @@ class ModelBuilder(Snapshot, widgets.VBox):
         built = "built (builder.model)" if self.model is not None else "not built yet"
         estimate = (text_html(f"{self.estimate.params:,} parameters", kind="params")
                     + self.estimate_view.value) if self.estimate is not None else ""
+        follows = " (context_length)" if self._seq_follows else ""
         cost = text_html(f"batch {self.batch_size.value}, seq len "
-                         f"{self.seq_len.value or cfg.context_length}, {self.dtype.value}")
+                         f"{self.seq_len.value}{follows}, {self.dtype.value}")
         columns = (f'<div style="display:flex;flex-wrap:wrap;gap:16px">'
                    f'<div>{settings_html(cfg.to_dict())}</div><div>{cost}{estimate}</div>'
                    f'<div>{architecture_svg(cfg)}</div></div>')
