@@ -203,6 +203,28 @@ def screenshot(page: Page | Locator, name: str) -> Path:
     return path
 
 
+#: JupyterLab's notifications (its "get Jupyter news?" question) hidden from widget pictures
+NO_NOTIFICATIONS = ".Toastify { display: none !important; }"
+
+
+def widget_screenshot(element: Locator, name: str) -> Path:
+    """:func:`screenshot` of one widget's element for the docs (docs/widgets.md): JupyterLab's
+    notifications hidden so that none covers it, and the page made tall enough (for this
+    picture only) that the whole widget shows inside the notebook's scrolling area."""
+    page = element.page
+    page.add_style_tag(content=NO_NOTIFICATIONS)
+    size = page.viewport_size
+    height = element.bounding_box()["height"] + 300  # JupyterLab's menus, toolbar, status bar
+    if size and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": int(height)})
+    try:
+        element.scroll_into_view_if_needed()
+        return screenshot(element, name)
+    finally:
+        if size and height > size["height"]:
+            page.set_viewport_size(size)
+
+
 def open_lab(browser: Browser, url: str, *, reset: bool = True) -> Lab:
     """Load JupyterLab at ``url`` in a new page, offline; ``reset`` starts from an empty
     workspace (no panels or documents left open by an earlier page)."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lab_helpers import chromium, open_lab, running_lab, screenshot
+from lab_helpers import chromium, open_lab, running_lab, screenshot, widget_screenshot
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "01_train_char_gpt.ipynb"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 TRAINER = ".jp-OutputArea .llmlab-trainer"
+BUILDER = ".jp-OutputArea .llmlab-model-builder"
 # points of the training-loss line that plotly.js holds in the page (gd.data)
 PLOTTED = f"""() => {{
     const plot = document.querySelector('{TRAINER} .js-plotly-plot');
@@ -48,6 +49,8 @@ def test_trainer_widget_trains_and_stops_in_jupyterlab(tmp_path: Path, monkeypat
             page.wait_for_function(f"() => ({PLOTTED})() === 10")   # the notebook's CI run: 10 steps
             page.locator(TRAINER).scroll_into_view_if_needed()
             screenshot(page, "widgets-trainer-1-notebook-ran")
+            widget_screenshot(page.locator(BUILDER), "widget-builder")      # for docs/widgets.md
+            widget_screenshot(page.locator(TRAINER), "widget-trainer-finished")
 
             steps = page.locator(f"{TRAINER} .widget-text", has_text="max steps").locator("input")
             steps.fill("100000")
@@ -58,6 +61,7 @@ def test_trainer_widget_trains_and_stops_in_jupyterlab(tmp_path: Path, monkeypat
             first = page.evaluate(PLOTTED)
             page.wait_for_function(f"() => ({PLOTTED})() > {first}")   # ...that grows
             screenshot(page, "widgets-trainer-2-training")
+            widget_screenshot(page.locator(TRAINER), "widget-trainer-training")
 
             page.locator(f"{TRAINER} button", has_text="Stop").click()
             stopped = page.locator(f"{TRAINER} .llmlab-status", has_text="stopped at step")
