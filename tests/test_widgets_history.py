@@ -255,7 +255,7 @@ def test_a_running_run_is_marked_and_updated_live_until_it_ends(tmp_path):
     run.log_metrics({"train/loss": 2.5, "tokens_per_s": 700.0}, step=2)
     run.flush()                                   # the training goes on: the table follows
     wait_for(lambda: history.runs["steps"].to_list() == [2])
-    assert ">700</td>" in history.table.value
+    wait_for(lambda: ">700</td>" in history.table.value)  # drawn just after .runs is read
     curve = f"live ({run.id[-6:]})"
     wait_for(lambda: curve in history.chart.series_names
              and history.chart.points(curve)[0] == [1, 2])   # the selected curve too
