@@ -87,6 +87,8 @@ def test_a_header_click_sorts_and_a_second_reverses_with_the_controls_in_step(st
     assert (history.sort_by.value, history.descending.value) == ("name", False)
     assert history.shown["name"].to_list() == ["Notes <b>", "one-layer", "two-layers"]
     assert [o[1] for o in history.runs_select.options] == history.shown["id"].to_list()
+    picture = history.static_html()                      # a saved notebook shows the same sort
+    assert history.table.value in picture and 'aria-sort="ascending">name ▲</th>' in picture
     history.sort_by.value = "tokens_per_s"               # keyboard / code: the arrow follows
     assert arrows(history) == [("tokens_per_s", "▲")]
     assert history.shown["name"][-1] == "Notes <b>"
