@@ -144,10 +144,12 @@ class Lab:
                                   [name, args or {}])
 
     def open_and_run(self, path: str, command: str = "notebook:run-all-cells") -> None:
-        """Open the notebook ``path``, wait for its kernel to be idle, then run ``command``."""
+        """Open the notebook ``path``, wait for its kernel to be idle, then run ``command``
+        (none when "")."""
         self.command("docmanager:open", {"path": path})
         self.page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-        self.command(command)
+        if command:
+            self.command(command)
 
     def assert_clean(self) -> None:
         """Nothing went to the network and no llmlab code threw."""

@@ -244,3 +244,23 @@ async def test_empty_store_lists_nothing(jp_fetch, store, tmp_path, jp_serverapp
     assert listing["total"] == 0 and listing["runs"] == []
     with pytest.raises(HTTPClientError):
         await jp_fetch("llmlab", "api", "runs", "x", "y", "z")
+
+
+async def test_plotly_bundle_is_the_servers_plotly_widget_bundle(jp_fetch):
+    import plotly
+
+    from llmlab.widgets.plotly_widget import _widget_class
+
+    response = await jp_fetch("llmlab", "api", "plotly", "bundle")
+    assert response.headers["X-Llmlab-Version"] == plotly.__version__
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    # the very bytes a chart of this environment's kernel would send
+    assert response.body == _widget_class()._plotly_bundle.default_value
+
+
+async def test_plotly_bundle_without_plotly_is_a_404_that_says_so(jp_fetch, monkeypatch):
+    import llmlab.widgets.plotly_widget as plotly_widget
+
+    monkeypatch.setattr(plotly_widget, "installed_bundle", lambda: None)
+    code, payload = await status_of(jp_fetch, "plotly", "bundle")
+    assert code == 404 and "pip install plotly" in payload["message"]

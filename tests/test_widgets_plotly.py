@@ -78,3 +78,12 @@ def test_the_front_end_version_warning_reads_package_metadata(monkeypatch):
         warnings.simplefilter("always")
         plotly_widget.version_warnings()
     assert not caught
+
+
+def test_the_lab_extension_preloads_under_the_key_the_loader_reads():
+    from llmlab.widgets.plotly_widget import BUNDLE_KEY, LOADER
+
+    preload = (Path(__file__).resolve().parents[1] / "labextension" / "src"
+               / "plotlyPreload.ts").read_text(encoding="utf-8")
+    assert f"export const BUNDLE_KEY = '{BUNDLE_KEY}';" in preload
+    assert f"Symbol.for(`{BUNDLE_KEY}${{model.get(\"_plotly_version\")}}`)" in LOADER

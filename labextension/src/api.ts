@@ -36,7 +36,8 @@ export const ROUTES = {
   snapshot: 'GET runs/{id}/attention/{name}',
   thumbs: 'GET runs/{id}/attention/{name}/thumbs',
   matrix: 'GET runs/{id}/attention/{name}/matrix',
-  lens: 'GET runs/{id}/attention/{name}/lens'
+  lens: 'GET runs/{id}/attention/{name}/lens',
+  plotlyBundle: 'GET plotly/bundle'
 } as const;
 
 /** The name of a route in `ROUTES`. */
@@ -455,6 +456,12 @@ export function snapshotInfo(runId: string, name: string): Promise<ISnapshotInfo
 export async function snapshotThumbs(runId: string, name: string): Promise<Uint8Array> {
   const reply = await requestBinary('thumbs', { parts: { id: runId, name } });
   return new Uint8Array(reply.body);
+}
+
+/** plotly's widget bundle as the Jupyter server's plotly has it, and that plotly's version. */
+export async function plotlyBundle(): Promise<{ version: string; body: ArrayBuffer }> {
+  const reply = await requestBinary('plotlyBundle');
+  return { version: reply.headers.get('X-Llmlab-Version') ?? '', body: reply.body };
 }
 
 /** The saved logit lens at one token position (a 404 when the snapshot has none). */

@@ -1,7 +1,8 @@
 /**
  * The llmlab JupyterLab extension: three sidebar panels, and a palette command
  * and a launcher item to open each; the Attention inspector also opens as a main-area
- * document (its "Open in main area" button, or the palette).
+ * document (its "Open in main area" button, or the palette). Once a notebook is
+ * open, plotly's widget bundle is loaded in idle time for the first chart.
  */
 import {
   ILayoutRestorer,
@@ -18,6 +19,7 @@ import { AttentionInspectorPanel } from './panels/attentionInspector';
 import { ModelConfigsPanel } from './panels/modelConfigs';
 import { ILabContext, LlmlabPanel } from './panels/panel';
 import { RunHistoryPanel } from './panels/runHistory';
+import { preloadPlotlyWhenIdle } from './plotlyPreload';
 
 /** Palette category shared by every llmlab command. */
 const CATEGORY = 'llmlab';
@@ -102,6 +104,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: OPEN_MAIN, category: CATEGORY });
+    void app.restored.then(() => preloadPlotlyWhenIdle(notebooks));
   }
 };
 

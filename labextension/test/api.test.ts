@@ -13,6 +13,7 @@ import {
   listRuns,
   listSnapshots,
   matrixQuery,
+  plotlyBundle,
   requestAPI,
   ROUTES,
   RouteName,
@@ -90,6 +91,7 @@ describe('every call goes to its declared route', () => {
     calls.push(['snapshot', () => snapshotInfo(RUN, 'snap')]);
     calls.push(['thumbs', () => snapshotThumbs(RUN, 'snap')]);
     calls.push(['lens', () => snapshotLens(RUN, 'snap', 4)]);
+    calls.push(['plotlyBundle', () => plotlyBundle()]);
     calls.push(['matrix', () => snapshotMatrix(RUN, 'snap', {
       kind: 'decoder', layer: 0, head: 1, agg: 'head', hide_first: false, merge_words: false
     })]);

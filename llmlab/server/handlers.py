@@ -246,6 +246,26 @@ class VersionHandler(LlmlabAPIHandler):
         self.reply({"version": __version__})
 
 
+class PlotlyBundleHandler(LlmlabAPIHandler):
+    """``GET plotly/bundle``: plotly's widget bundle as the server's plotly has it, its
+    version in ``X-Llmlab-Version``. The lab extension evaluates it while the page is idle so
+    the first llmlab chart does not wait for it (``llmlab.widgets.plotly_widget``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from llmlab.widgets.plotly_widget import installed_bundle
+
+        found = await self.off_loop(installed_bundle)
+        if found is None:
+            self.fail(404, "plotly is not installed where the Jupyter server runs; "
+                      "`pip install plotly` there (charts still load from the kernel)")
+        version, body = found
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Llmlab-Version", version)
+        self.finish(body, set_content_type="text/javascript")
+
+
 class RunsHandler(LlmlabAPIHandler):
     """``GET runs``: one page of the run listing, with optional filters (``q``: text in the
     name, id, family, kind or a tag, as ``llmlab.runs.store.filter_runs``)."""
@@ -600,6 +620,9 @@ ROUTES: tuple[Route, ...] = (
           reply="IVersionReply", client=False),
     Route("GET", "routes", RoutesHandler, "this table as JSON", reply="{prefix, routes}",
           client=False),
+    Route("GET", "plotly/bundle", PlotlyBundleHandler,
+          "plotly's widget bundle (version in X-Llmlab-Version), evaluated before the first chart",
+          reply=BYTES),
     Route("GET", "runs", RunsHandler, "runs of the store, newest first, paged",
           query=("offset", "limit", "status", "kind", "q"), reply="IRunsPage"),
     Route("GET", "runs/{id}", RunHandler, "one run: manifest, checkpoints",

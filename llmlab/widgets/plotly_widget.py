@@ -7,7 +7,10 @@ drew, and the widgets with charts (``TrainerWidget``, ``RunHistory``, ``Calibrat
 the ``Lab`` with all three) painted seconds after their cell ran. Here the ``_esm`` is a small
 loader and the bundle travels as a binary trait: the first chart of a page evaluates it, every
 later one reuses that module (per plotly version). Views keep plotly's own front end, so
-every plotly feature, the saved widget state and the offline export work as before.
+every plotly feature, the saved widget state and the offline export work as before. In
+JupyterLab and Notebook 7 the llmlab extension evaluates the Jupyter server's bundle while the
+page is idle (``GET llmlab/api/plotly/bundle``) and leaves it under the key the loader
+looks for (``BUNDLE_KEY``), so even the first chart of a page draws without waiting for it.
 
 On the Python side, importing ``plotly.basewidget`` imports ``nbformat`` (plotly only reads
 its ``__version__``, to refuse ``fig.show()``'s notebook renderers with an old nbformat),
@@ -34,11 +37,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+#: Where a page keeps the promise of plotly's evaluated widget bundle: this prefix and the
+#: plotly version, as a ``Symbol.for`` key on ``globalThis`` (the lab extension's preload,
+#: ``labextension/src/plotlyPreload.ts``, uses the same key).
+BUNDLE_KEY = "llmlab.plotly-widget-bundle@"
+
 #: The widget's front end: evaluates plotly's bundle (the ``_plotly_bundle`` trait) once per
-#: page and plotly version, then hands each view to plotly's own initialize and render.
+#: page and plotly version, unless the page has it already, then hands each view to plotly's
+#: own initialize and render.
 LOADER = """
 function plotlyBundle(model) {
-  const key = Symbol.for(`llmlab.plotly-widget-bundle@${model.get("_plotly_version")}`);
+  const key = Symbol.for(`BUNDLE_KEY${model.get("_plotly_version")}`);
   if (!globalThis[key]) {
     const url = URL.createObjectURL(
       new Blob([model.get("_plotly_bundle")], { type: "text/javascript" }));
@@ -61,7 +70,7 @@ export default () => {
     },
   };
 };
-"""
+""".replace("BUNDLE_KEY", BUNDLE_KEY)
 
 
 def figure_widget(*args: Any, **kwargs: Any) -> Any:
@@ -100,20 +109,33 @@ class NbformatVersion:
 @functools.cache
 def _widget_class() -> type:
     quick_plotly()
-    import plotly
     import plotly.graph_objects as go
     import traitlets
 
-    bundle = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_bytes()
+    version, bundle = installed_bundle()
 
     class FigureWidget(go.FigureWidget):
         """plotly's ``FigureWidget`` with the bundle as a binary trait behind a small loader."""
 
         _esm = LOADER
         _plotly_bundle = traitlets.Bytes(bundle).tag(sync=True)
-        _plotly_version = traitlets.Unicode(plotly.__version__).tag(sync=True)
+        _plotly_version = traitlets.Unicode(version).tag(sync=True)
 
     return FigureWidget
+
+
+@functools.cache
+def installed_bundle() -> tuple[str, bytes] | None:
+    """The installed plotly's version and its widget bundle (``FigureWidget``'s front end,
+    plotly.js included), read without importing plotly; None without plotly."""
+    from importlib.util import find_spec
+
+    spec = find_spec("plotly")
+    version = _installed_version("plotly")
+    if spec is None or spec.origin is None or version is None:
+        return None
+    path = Path(spec.origin).parent / "package_data" / "widgetbundle.js"
+    return (version, path.read_bytes()) if path.is_file() else None
 
 
 #: Front ends plotly's widget needs: (process name, package, oldest version, upgrade line).
