@@ -35,6 +35,10 @@ __all__ = ["AttentionWidget", "CalibrationWidget", "GenerateWidget", "Lab", "Lin
            "resolve_model"]
 
 
+# In a kernel, load what the first widget display needs while the user reads on.
+importlib.import_module("llmlab.widgets.warm").warm_in_background()
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -385,10 +385,10 @@ class CalibrationWidget(Snapshot, widgets.VBox):
 
     def static_html(self) -> str:
         """The data summary, both reliability diagrams as a picture and the report table."""
-        from llmlab._figures import plotly_png
-
         parts = [self.summary.value]
-        if self.report is not None:
+        if self.report is not None:  # matplotlib is imported only when there is a picture
+            from llmlab._figures import plotly_png
+
             parts += [png_img(plotly_png(self.figure), "reliability diagrams"), self.table.value]
         return snapshot_html("calibration", *parts, text_html(self.status.message, kind="status"),
                              title="CalibrationWidget")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,20 @@ def figure_widget(*args: Any, **kwargs: Any) -> Any:
     return _widget_class()(*args, **kwargs)
 
 
-@functools.cache
+#: Held while plotly is imported the quick way or the widget class is made (the background
+#: warm-up, ``llmlab.widgets.warm``, may be doing it while a widget is built).
+_IMPORTING = threading.RLock()
+
+
 def quick_plotly() -> None:
     """Import plotly's widget module the quick way (see the module docstring); call it before
     the first plotly import where plotly's other names come first."""
+    with _IMPORTING:
+        _quick_plotly()
+
+
+@functools.cache
+def _quick_plotly() -> None:
     from _plotly_utils import optional_imports
 
     held_back = "nbformat" not in sys.modules and "nbformat" not in optional_imports._not_importable
@@ -106,8 +117,13 @@ class NbformatVersion:
     __version__: str
 
 
-@functools.cache
 def _widget_class() -> type:
+    with _IMPORTING:
+        return _make_widget_class()
+
+
+@functools.cache
+def _make_widget_class() -> type:
     quick_plotly()
     import plotly.graph_objects as go
     import traitlets
