@@ -1,19 +1,17 @@
 """Every example notebook runs top to bottom without error (offline, data from LLMLAB_DATA_DIR),
 and is stored without outputs.
 
-The notebooks use small settings when ``CI`` is set; this test sets it when it is not, so a
-local run of the suite stays as fast as CI's.
+The notebooks use small settings when ``CI`` is set; the ``executed_example`` fixture
+(conftest.py) sets it when it is not, so a local run of the suite stays as fast as CI's, and
+runs each example once for every test that reads it.
 """
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.ipynb"))
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def test_there_are_examples():
@@ -33,13 +31,8 @@ def test_example_is_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_runs(path, monkeypatch, tmp_path):
-    monkeypatch.setenv("LLMLAB_DATA_DIR", str(SHARED_DATA))
-    monkeypatch.setenv("LLMLAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CI", os.environ.get("CI") or "1")
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+def test_example_runs(path, executed_example):
+    nb, _ = executed_example(path.stem)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.output_type == "error"]
     assert not errors

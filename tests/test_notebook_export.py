@@ -1,14 +1,13 @@
 """Saved notebooks and offline HTML exports show every widget's picture and its final numbers.
 
 Examples 01 (ModelBuilder, TrainerWidget) and 04 (Trainer.fit's progress bar) are executed
-as ``nbconvert --execute --ExecutePreprocessor.store_widget_state=True`` does (nbclient,
-``CI=1`` for small settings), then exported with ``llmlab.export_html`` and opened in
+as ``nbconvert --execute --ExecutePreprocessor.store_widget_state=True`` does (the session's
+``executed_example`` run, shared with test_examples; ``CI=1`` for small settings), then exported with ``llmlab.export_html`` and opened in
 headless Chromium with every request outside the file blocked and recorded.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,32 +16,16 @@ import pytest
 from lab_helpers import CHROMIUM, CHROMIUM_ARGS, screenshot
 
 import llmlab
-from llmlab.export_html import WIDGET_STATE, WIDGET_VIEW, execute, main, notebook_html
+from llmlab.export_html import WIDGET_STATE, WIDGET_VIEW, main, notebook_html
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 SIZE_LIMIT = 300_000   # bytes one widget output may add to the saved notebook
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
+def executed(executed_example):
     """{example stem: (executed notebook, its folder)} for examples 01 and 04."""
-    folder = tmp_path_factory.mktemp("executed")
-    saved = {name: os.environ.get(name) for name in ("CI", "LLMLAB_DATA_DIR", "LLMLAB_CACHE_DIR")}
-    os.environ.update(CI="1", LLMLAB_DATA_DIR=str(SHARED_DATA),
-                      LLMLAB_CACHE_DIR=str(folder / "cache"))
-    try:
-        done = {}
-        for stem in ("01_train_char_gpt", "04_sampling"):
-            nb = nbformat.read(ROOT / "examples" / f"{stem}.ipynb", as_version=4)
-            done[stem] = (execute(nb, cwd=folder, timeout=600), folder)
-        return done
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return {stem: executed_example(stem) for stem in ("01_train_char_gpt", "04_sampling")}
 
 
 def widget_outputs(nb) -> list[dict]:

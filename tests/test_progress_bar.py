@@ -1,5 +1,5 @@
 """The training progress bar redraws a few times a second whatever the step rate (Jupyter drops
-output past its IOPub rate limit): a 20,000-step run of a tiny model, its redraws counted
+output past its IOPub rate limit): a 6,000-step run of a tiny model, its redraws counted
 where they go (the terminal bar's file, the notebook bar's widget updates)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from llmlab.train import ProgressBar
 
 TEXT = (Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
         ).read_text()[:20_000]
-STEPS = 20_000
+STEPS = 6_000
 RATE = 4          # redraws a second at most, with ProgressBar's default 0.25 s
 SLACK = 3         # the first draw, the closing draw and one at a boundary
 
@@ -52,7 +52,7 @@ class CountingFile(io.StringIO):
         return super().write(text)
 
 
-def test_bars_redraw_a_few_times_a_second_in_a_20000_step_run(data, tmp_path, monkeypatch):
+def test_bars_redraw_a_few_times_a_second_in_a_6000_step_run(data, tmp_path, monkeypatch):
     """One run with both bars: a terminal bar on a counting file, and the notebook bar that
     tqdm.auto picks in Jupyter, its widget redraws counted."""
     import tqdm.auto
