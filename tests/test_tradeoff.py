@@ -109,7 +109,10 @@ def test_tradeoff_widget_runs_a_sweep_and_plots(data, tmp_path):
     widget.run_button.click()
     assert widget.status.kind == "ok", widget.status.message
     assert widget.table["name"].to_list() == ["tiny", "source: int8"]
-    assert "val_loss" in widget.table_view.value
+    shown = widget.table_view.value
+    assert "val_loss" in shown and ">None<" not in shown       # missing values read "–"
+    assert shown.count('class="llmlab-num"') >= 2 * 3          # numbers right-aligned
+    assert "overflow-x:auto" in shown                          # never wider than the widget
     widget.x_axis.value = "wall_s"
     assert widget.figure.layout.xaxis.title.text == "wall_s"
     widget.choice.value = ()

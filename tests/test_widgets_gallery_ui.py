@@ -83,7 +83,8 @@ def test_widget_states_for_the_docs_are_drawn(tmp_path: Path) -> None:
                 >= 3                                 # a curve per method, at least
             written = page.locator(f"{OUT} .llmlab-generate .llmlab-generation").inner_text()
             assert written.startswith("ROMEO:") and len(written) > 60
-            assert page.locator(f"{OUT} table.llmlab-tradeoff tr").count() == 4  # header + 3 runs
+            sweep_rows = page.locator(f"{OUT} .llmlab-tradeoff table.llmlab-table tr")
+            assert sweep_rows.count() == 4                   # header + 3 runs
             assert page.locator(f"{OUT} .llmlab-lab .llmlab-run-history tbody tr").count() == 3
         except Exception:
             screenshot(page, "gallery-failure")

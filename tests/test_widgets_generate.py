@@ -103,6 +103,16 @@ def test_generating_before_a_model_exists_shows_a_message(tok):
     assert w.events == [] and not w.generate_button.disabled
 
 
+def test_a_model_without_a_tokenizer_says_so_in_the_status_line(model):
+    w = GenerateWidget((model, None))
+    w.prompt.value = "the "
+    w.generate_button.click()
+    assert w.wait(timeout=60)
+    assert w.status.kind == "error"
+    assert "no tokenizer" in w.status.message and "Traceback" not in w.status.message
+    assert w.events == [] and not w.generate_button.disabled
+
+
 def test_bad_options_show_the_librarys_message(model, tok):
     w = widget(model, tok, max_new_tokens=500)
     w.generate_button.click()

@@ -9,7 +9,6 @@ steps=...)`` and ``llmlab.plot_tradeoff(table, x, y)``.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from llmlab.tradeoff import LOWER_IS_BETTER, plot_tradeoff, sweep
 from llmlab.widgets.snapshot import Snapshot, png_img, snapshot_html, text_html
 from llmlab.widgets.sources import resolve_model
 from llmlab.widgets.status import StatusLine
+from llmlab.widgets.tables import frame_html
 
 # compressed variants of the source's model: label -> how to make it
 VARIANTS = {
@@ -127,9 +127,6 @@ class TradeoffWidget(Snapshot, widgets.VBox):
 
 
 def _table_html(table) -> str:
-    rounded = table.with_columns(
-        [table[c].round(3) for c in table.columns if table[c].dtype.is_float()])
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rounded.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in rounded.iter_rows())
-    return f"<table class='llmlab-tradeoff'><tr>{head}</tr>{rows}</table>"
+    """The sweep's table: numbers right-aligned, missing values as "–", scrolled sideways
+    rather than wider than the widget."""
+    return f'<div style="overflow-x:auto;max-width:100%">{frame_html(table)}</div>'
