@@ -82,7 +82,7 @@ def widget_cell(expression: str) -> str:
 def notebook_for(name: str, folder: Path) -> Path:
     """Write ``<folder>/<name>.ipynb``: setup, then the widget's cell twice."""
     inputs, expression = WIDGETS[name]
-    return _write(folder / f"{name}.ipynb", [SETUP + "import llmlab.widgets\n" + inputs,
+    return write_notebook(folder / f"{name}.ipynb", [SETUP + "import llmlab.widgets\n" + inputs,
                                              widget_cell(expression), widget_cell(expression)])
 
 
@@ -90,11 +90,12 @@ def all_widgets_notebook(folder: Path) -> Path:
     """Write ``<folder>/widgets.ipynb``: one setup cell for every widget, then one cell per
     widget in ``WIDGETS``' order."""
     inputs = "\n".join(dict.fromkeys(i for i, _ in WIDGETS.values() if i))
-    return _write(folder / "widgets.ipynb", [SETUP + "import llmlab.widgets\n" + inputs]
+    return write_notebook(folder / "widgets.ipynb", [SETUP + "import llmlab.widgets\n" + inputs]
                   + [widget_cell(expression) for _, expression in WIDGETS.values()])
 
 
-def _write(path: Path, cells: list[str]) -> Path:
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """Write a Python 3 notebook of these code cells at ``path``."""
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-
 from lab_helpers import chromium, open_lab, running_lab, screenshot, widget_screenshot
+from paint_cases import write_notebook
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = ".jp-OutputArea"
@@ -63,10 +62,7 @@ SHOTS = {
 
 
 def test_widget_states_for_the_docs_are_drawn(tmp_path: Path) -> None:
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    nbformat.write(notebook, tmp_path / "gallery.ipynb")
+    write_notebook(tmp_path / "gallery.ipynb", CELLS)
     with running_lab(tmp_path) as url, chromium() as browser:
         lab = open_lab(browser, url)
         page = lab.page
