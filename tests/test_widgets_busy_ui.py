@@ -95,7 +95,9 @@ def test_generation_streams_and_clicks_are_answered_while_training(tmp_path, mon
             busy: dict[str, list[float]] = {}
             start = page.locator(f"{TRAINER} button", has_text="Start")
             stop_training = page.locator(f"{TRAINER} button", has_text="Stop")
-            for cycle in range(3):   # Start, generate while it trains, Stop: three times
+            # Start, generate while it trains, Stop: five times, so that the median shrugs
+            # off a click or two that met a load spike on the 2 cores
+            for cycle in range(5):
                 busy.setdefault("trainer start", []).append(
                     answered_ms(page, start, "training 100,000 steps"))
                 page.wait_for_function(f"() => ({PLOTTED})() >= 3", timeout=120_000)
