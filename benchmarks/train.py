@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -65,7 +65,6 @@ VAL_LR = 2e-3
 # Trainer._prepare: fused=True since b962948), so the case measures the Trainer's machinery,
 # not a choice of kernel; the bit-identical loss check on stderr fails if the two ever differ.
 FUSED_ADAMW = True
-# Peak dense bf16 tensor FLOP/s by GPU name (H200 has the H100 SXM's compute, more memory).
 #: ``--cases`` names, in the order they run.
 CASES = ("bare", "hf", "hf_b1", "hf_bf16", "hf_compile", "hf_bf16_w384", "precision_w128",
          "precision_w384", "val", "val_bf16", "gpu")
@@ -322,27 +321,37 @@ def hf_segment(data: CausalLMData, device: torch.device, cfg: llmlab.ModelConfig
     return run
 
 
-#: The like-for-like variants of ``trainer_vs_hf_trainer``: case suffix, llmlab Trainer
-#: settings, transformers TrainingArguments, model width (None: baby-char's 128), batch size,
-#: target. The issue's bar: >= 1.3x in at least one like-for-like configuration, >= 1.0x in all.
+class Variant(NamedTuple):
+    """A like-for-like variant of ``trainer_vs_hf_trainer``. The issue's bar: >= 1.3x in at
+    least one like-for-like configuration, >= 1.0x in all."""
+
+    suffix: str  # of the case name
+    ours: dict[str, Any]  # llmlab Trainer settings
+    theirs: dict[str, Any]  # transformers TrainingArguments
+    wide: bool  # baby-char at width 384 (wide_config) instead of 128
+    batch: int
+    target: float
+
+
 HF_VARIANTS = {
-    "hf": ("", {}, {}, None, BATCH, 1.0),
-    "hf_b1": ("_b1", {}, {}, None, 1, 1.3),
-    "hf_bf16": ("_bf16", {"mixed_precision": "bf16"}, {"bf16": True}, None, BATCH, 1.0),
-    "hf_compile": ("_compile", {"compile": True}, {"torch_compile": True}, None, BATCH, 1.0),
-    "hf_bf16_w384": ("_bf16_w384", {"mixed_precision": "bf16"}, {"bf16": True}, "wide", BATCH,
-                     1.0),
+    "hf": Variant("", {}, {}, False, BATCH, 1.0),
+    "hf_b1": Variant("_b1", {}, {}, False, 1, 1.3),
+    "hf_bf16": Variant("_bf16", {"mixed_precision": "bf16"}, {"bf16": True}, False, BATCH, 1.0),
+    "hf_compile": Variant("_compile", {"compile": True}, {"torch_compile": True}, False, BATCH,
+                          1.0),
+    "hf_bf16_w384": Variant("_bf16_w384", {"mixed_precision": "bf16"}, {"bf16": True}, True,
+                            BATCH, 1.0),
 }
 
 
 def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int, rounds: int,
                                variant: str = "hf"):
-    suffix, ours_settings, hf_settings, width, batch, target = HF_VARIANTS[variant]
+    suffix, ours_settings, hf_settings, wide, batch, target = HF_VARIANTS[variant]
     case = f"trainer_vs_hf_trainer{suffix}"
     import transformers
 
     transformers.logging.set_verbosity_error()
-    cfg = wide_config() if width else None
+    cfg = wide_config() if wide else None
     peer = hf_segment(data, args.device, cfg, batch, **hf_settings)
     log(f"[{case}] {rounds} rounds of {steps} steps of {batch} x {data.seq_len} tokens per side;"
         f" llmlab {ours_settings or 'fp32'}"

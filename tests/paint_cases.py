@@ -82,16 +82,18 @@ def widget_cell(expression: str) -> str:
 def notebook_for(name: str, folder: Path) -> Path:
     """Write ``<folder>/<name>.ipynb``: setup, then the widget's cell twice."""
     inputs, expression = WIDGETS[name]
-    return write_notebook(folder / f"{name}.ipynb", [SETUP + "import llmlab.widgets\n" + inputs,
-                                             widget_cell(expression), widget_cell(expression)])
+    cells = [SETUP + "import llmlab.widgets\n" + inputs, widget_cell(expression),
+             widget_cell(expression)]
+    return write_notebook(folder / f"{name}.ipynb", cells)
 
 
 def all_widgets_notebook(folder: Path) -> Path:
     """Write ``<folder>/widgets.ipynb``: one setup cell for every widget, then one cell per
     widget in ``WIDGETS``' order."""
     inputs = "\n".join(dict.fromkeys(i for i, _ in WIDGETS.values() if i))
-    return write_notebook(folder / "widgets.ipynb", [SETUP + "import llmlab.widgets\n" + inputs]
-                  + [widget_cell(expression) for _, expression in WIDGETS.values()])
+    cells = [SETUP + "import llmlab.widgets\n" + inputs]
+    cells += [widget_cell(expression) for _, expression in WIDGETS.values()]
+    return write_notebook(folder / "widgets.ipynb", cells)
 
 
 def write_notebook(path: Path, cells: list[str]) -> Path:
