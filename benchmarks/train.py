@@ -46,8 +46,11 @@ from _common import emit, environment, iterations, log, parse_args  # noqa: E402
 
 import llmlab  # noqa: E402
 from llmlab.data import CausalLMData, load_text  # noqa: E402
-from llmlab.train import Trainer, suggested_settings  # noqa: E402
-from llmlab.train import throughput  # noqa: E402
+from llmlab.train import (  # noqa: E402
+    Trainer,
+    suggested_settings,
+    throughput,  # noqa: E402
+)
 
 BENCH = "train"
 PRESET = "baby-char"
@@ -345,7 +348,7 @@ HF_VARIANTS = {
 
 
 def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int, rounds: int,
-                               variant: str = "hf"):
+                               *, variant: str = "hf"):
     suffix, ours_settings, hf_settings, wide, batch, target = HF_VARIANTS[variant]
     case = f"trainer_vs_hf_trainer{suffix}"
     import transformers
@@ -375,7 +378,7 @@ def case_trainer_vs_hf_trainer(args, data: CausalLMData, steps: int, warmup: int
 
 
 def case_suggested_precision(args, data: CausalLMData, steps: int, warmup: int, rounds: int,
-                             wide: bool):
+                             *, wide: bool):
     """llmlab with ``suggested_settings``' precision against llmlab with the other one (bf16
     or float32) on one shape: target >= 1, the suggestion is the faster of the two."""
     case = f"suggested_precision{'_w384' if wide else '_w128'}"
@@ -524,10 +527,10 @@ def main(argv: list[str] | None = None) -> None:
         case_trainer_vs_bare_loop(args, data, steps, warmup, rounds)
     for variant in HF_VARIANTS:
         if variant in cases:
-            case_trainer_vs_hf_trainer(args, data, steps, warmup, rounds, variant)
+            case_trainer_vs_hf_trainer(args, data, steps, warmup, rounds, variant=variant)
     for wide in (False, True):
         if ("precision_w384" if wide else "precision_w128") in cases:
-            case_suggested_precision(args, data, steps, warmup, rounds, wide)
+            case_suggested_precision(args, data, steps, warmup, rounds, wide=wide)
     if args.quick and cases & {"val", "val_bf16"}:
         smoke_val_loss(args, data)
     elif cases & {"val", "val_bf16"}:

@@ -83,9 +83,9 @@ def _subplot_axes(fig: Figure, data: list[dict], layout: dict) -> dict[tuple[str
         (x0, x1), (y0, y1) = x_axis.get("domain") or (0, 1), y_axis.get("domain") or (0, 1)
         ax = fig.add_axes((0.08 + 0.9 * x0, 0.15 + 0.72 * y0, 0.9 * (x1 - x0) - 0.02,
                            0.72 * (y1 - y0)))
-        for axis, settings, set_label, set_scale, set_limits in (
-                ("x", x_axis, ax.set_xlabel, ax.set_xscale, ax.set_xlim),
-                ("y", y_axis, ax.set_ylabel, ax.set_yscale, ax.set_ylim)):
+        for settings, set_label, set_scale, set_limits in (
+                (x_axis, ax.set_xlabel, ax.set_xscale, ax.set_xlim),
+                (y_axis, ax.set_ylabel, ax.set_yscale, ax.set_ylim)):
             set_label(_text(settings.get("title")), fontsize=8)
             log = settings.get("type") == "log"
             if log:

@@ -20,7 +20,7 @@ def all_modules():
 def test_every_error_class_lives_in_errors_py():
     found = {}
     for module in all_modules():
-        for name, value in vars(module).items():
+        for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, errors.LLMLabError):
                 found[value] = module.__name__
     assert found, "no error classes found"

@@ -548,9 +548,9 @@ def test_generate_keywords_are_the_declared_options():
 
 
 def test_options_of_a_call_and_resolved_defaults():
-    from llmlab.generation.options import Options, resolve
-
     import dataclasses
+
+    from llmlab.generation.options import Options, resolve
 
     defaults = {f.name: f.default for f in dataclasses.fields(Options)}
     given = Options.of({**defaults, "max_new_tokens": 7, "model": object()})

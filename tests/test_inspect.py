@@ -17,12 +17,12 @@ from llmlab.attention import (
     Capture,
     SnapshotError,
     SnapshotReader,
+    fallback,
     inspect,
     list_snapshots,
     load_snapshot,
     ops,
 )
-from llmlab.attention import fallback
 from llmlab.errors import InputError
 
 TEXT = "The animal didn't cross the street because it was too tired"

@@ -73,11 +73,12 @@ def inspectors_drawn(page, count: int, name: str) -> list[str]:
         page.wait_for_function(
             f"() => {{ const k = ({DRAWN_KEYS})(); return k.length === {count} && k.every(Boolean); }}",
             timeout=240_000)
-    except Exception:
+    except Exception as err:
         screenshot(page, f"example-03-{name}-timeout")
         raise AssertionError(f"{name}: inspectors drawn {page.evaluate(DRAWN_KEYS)}, statuses "
                              + str(page.evaluate("() => [...document.querySelectorAll("
-                                                 "'.llmlab-insp-status')].map(e => e.innerText)")))
+                                                 "'.llmlab-insp-status')].map(e => e.innerText)"))
+                             ) from err
     return page.evaluate(DRAWN_KEYS)
 
 

@@ -1,7 +1,9 @@
-"""The package's public surface: every advertised name resolves, imports stay lazy."""
+"""The package's public surface: every advertised name resolves, imports stay lazy, the code
+keeps its lint rules."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +27,13 @@ def test_import_does_not_load_torch_or_widgets():
             "print(sorted(m for m in ('torch', 'ipywidgets', 'plotly') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_code_passes_the_linter():
+    """The package, tests and benchmarks keep the rules of ``[tool.ruff]`` in pyproject.toml
+    (imports sorted, no unused names, no loop variables left unused, ...)."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format",
+                           "concise", "llmlab", "tests", "benchmarks"],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

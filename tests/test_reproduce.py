@@ -8,8 +8,8 @@ import pytest
 
 import llmlab
 from llmlab.runs import RunStoreError, reproduce
-from llmlab.train.reproduce import compare_metrics
 from llmlab.train.cli import main, recorded_spec, trainer_from_spec
+from llmlab.train.reproduce import compare_metrics
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAIN = {"max_steps": 6, "batch_size": 4, "lr": 3e-3, "eval_interval": 3, "eval_batches": 2,

@@ -26,9 +26,9 @@ from llmlab.runs import (
     RunStore,
     RunStoreError,
     RunStoreWarning,
+    checkpoints,
     is_valid_run_id,
 )
-from llmlab.runs import checkpoints
 from llmlab.runs.manifest import git_info, write_manifest
 
 CFG = ModelConfig(family="gpt", vocab_size=40, context_length=16, n_layer=2, n_head=2, d_model=16)

@@ -259,7 +259,7 @@ async def test_plotly_bundle_is_the_servers_plotly_widget_bundle(jp_fetch):
 
 
 async def test_plotly_bundle_without_plotly_is_a_404_that_says_so(jp_fetch, monkeypatch):
-    import llmlab.widgets.plotly_widget as plotly_widget
+    from llmlab.widgets import plotly_widget
 
     monkeypatch.setattr(plotly_widget, "installed_bundle", lambda: None)
     code, payload = await status_of(jp_fetch, "plotly", "bundle")

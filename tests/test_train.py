@@ -229,22 +229,37 @@ def write_spec(path, run_dir, **train):
     return path
 
 
-def test_two_processes_match_one_process(tmp_path):
-    spec = write_spec(tmp_path / "spec.json", tmp_path / "runs")
+def test_two_processes_match_one_process_and_resume_on_the_other_count(tmp_path):
+    """Every process draws the same batch and trains on its rows, so 2 processes train as 1
+    does; and a checkpoint saved by one count resumes exactly on the other (the model and
+    optimizer state are whole; accelerate restores each process's RNG state it finds)."""
     # on CPUs, accelerate's torchrun launcher (--multi_gpu) starts the processes and
     # Accelerator(cpu=True) (spec "cpu": true) joins them in a gloo group; --cpu alone runs one
-    launch = [sys.executable, "-m", "accelerate.commands.launch"]
-    one = subprocess.run([*launch, "--cpu", "--num_processes", "1", "-m", "llmlab.train", str(spec), "--no-progress"],
-                         capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([*launch, "--multi_gpu", "--num_processes", "2", "-m", "llmlab.train", str(spec), "--no-progress"],
-                         capture_output=True, text=True, timeout=300)
-    assert two.returncode == 0, two.stderr[-3000:]
-    runs = llmlab.runs.list(tmp_path / "runs").sort("created_at")
-    assert runs.height == 2  # only the main process of the 2-process job wrote a run
-    single, double = (llmlab.runs.get(i, tmp_path / "runs") for i in runs["id"])
+    launchers = {1: ["--cpu", "--num_processes", "1"], 2: ["--multi_gpu", "--num_processes", "2"]}
+
+    def train(processes, store, max_steps, resume=None):
+        spec = write_spec(tmp_path / f"{store}-{max_steps}.json", tmp_path / store,
+                          max_steps=max_steps, checkpoint_interval=4)
+        extra = ["--resume", resume] if resume else []
+        done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch",
+                               *launchers[processes], "-m", "llmlab.train", str(spec),
+                               "--no-progress", *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs = llmlab.runs.list(tmp_path / store)
+        assert runs.height == 1  # only the main process of the 2-process job wrote a run
+        return llmlab.runs.get(runs["id"][0], tmp_path / store)
+
+    single, double = train(1, "one", 4), train(2, "two", 4)
     assert "x2" in double.manifest["device"]
     assert losses(double) == pytest.approx(losses(single), abs=2e-3)
+    # each resumes to step 8 on the other count, into the same run
+    to_two, to_one = train(2, "one", 8, resume=single.id), train(1, "two", 8, resume=double.id)
+    assert to_two.id == single.id and to_one.id == double.id
+    assert to_two.manifest["resume_exact"] and to_one.manifest["resume_exact"]
+    assert "x2" in to_two.manifest["device"] and "x1" in to_one.manifest["device"]
+    assert len(losses(to_one)) == 8
+    assert losses(to_one) == pytest.approx(losses(to_two), abs=2e-3)
 
 
 def test_other_accelerate_trackers_receive_the_metrics(tok, lm_data, tmp_path):

@@ -8,7 +8,6 @@ Tiny models; the "kernel" is a subprocess that trains with ``Trainer.fit`` and i
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess

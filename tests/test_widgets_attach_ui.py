@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-
 from lab_helpers import chromium, open_lab, running_lab, screenshot
+
 from llmlab.runs import RunStore
 from llmlab.widgets.charts import MAX_POINTS, thin
 

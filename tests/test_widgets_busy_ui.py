@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import nbformat
-
 from lab_helpers import chromium, open_lab, running_lab, screenshot
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

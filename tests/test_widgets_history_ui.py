@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+from lab_helpers import LAYOUT_PROBLEMS, chromium, open_lab, running_lab, screenshot
 
 import llmlab
 import llmlab.runs
-from lab_helpers import LAYOUT_PROBLEMS, chromium, open_lab, running_lab, screenshot
 from llmlab.widgets.history import TABLE_COLUMNS
 
 HISTORY = ".jp-OutputArea .llmlab-run-history"

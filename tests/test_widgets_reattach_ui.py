@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-
 from lab_helpers import chromium, open_lab, running_lab, screenshot
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

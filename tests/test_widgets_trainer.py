@@ -253,8 +253,8 @@ def test_the_sample_prompt_defaults_to_the_first_line_of_the_text(data, tmp_path
 def test_the_choice_dropdowns_offer_exactly_the_configs_choices(data, tmp_path, monkeypatch):
     import torch
 
-    from llmlab.train import hardware
     from llmlab.errors import ConfigError
+    from llmlab.train import hardware
     from llmlab.train.config import CHOICES, TrainConfig
 
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)

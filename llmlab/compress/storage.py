@@ -17,7 +17,6 @@ True
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

@@ -28,8 +28,8 @@ from llmlab.generation.options import Options, resolve
 from llmlab.generation.results import Generation, GenerationStream, TokenEvent, alternatives_of
 from llmlab.generation.sampling import choose, penalise_repeats, seen_tokens, uniform_table
 from llmlab.generation.stepper import Stepper
-from llmlab.generation.threads import DecodeThreads
 from llmlab.generation.text import RowText, continuation_text
+from llmlab.generation.threads import DecodeThreads
 
 
 def generate(

@@ -79,7 +79,7 @@ def resolve(given: Options, *, model_vocab: int, context_length: int, eos_id: in
                  fix="1 samples or decodes greedily, 4 is typical for beam search")
     k, p, mp = _filters(given)
     penalty = _repetition_penalty(given.repetition_penalty)
-    sample = _do_sample(given, temp, beams, k, p, mp)
+    sample = _do_sample(given, temp, beams, filters=(k, p, mp))
     stops = _stop_strings(given.stop, has_tokenizer)
     stop_ids = _stop_ids(given.stop_token_ids, eos_id, model_vocab)
     length_penalty = _float("length_penalty", given.length_penalty)
@@ -139,9 +139,12 @@ def _repetition_penalty(value: object) -> float:
     return penalty
 
 
-def _do_sample(given: Options, temp: float, beams: int, k: int, p: float, mp: float) -> bool:
-    """Whether to sample: asked, or decided from the temperature; never with beam search."""
+def _do_sample(given: Options, temp: float, beams: int, *,
+               filters: tuple[int, float, float]) -> bool:
+    """Whether to sample: asked, or decided from the temperature; never with beam search.
+    ``filters`` are the checked top_k, top_p and min_p."""
     do_sample, temperature = given.do_sample, given.temperature
+    k, p, mp = filters
     if do_sample is None:
         sample = temp > 0 and beams == 1
     elif isinstance(do_sample, bool):

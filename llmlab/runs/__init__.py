@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from llmlab.runs.consolidate import consolidate
 from llmlab.runs.layout import (
     CHECKPOINT_COMPLETE,
     FORMAT,
@@ -34,16 +35,14 @@ from llmlab.runs.layout import (
     RunStoreWarning,
     is_valid_run_id,
 )
-from llmlab.runs.consolidate import consolidate
 from llmlab.runs.run import Run
 from llmlab.runs.store import RunStore
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from llmlab.train.reproduce import Reproduction, reproduce  # noqa: F401
-
     from llmlab.runs.tracker import RunTracker
+    from llmlab.train.reproduce import Reproduction, reproduce  # noqa: F401
 
 __all__ = [
     "CHECKPOINT_COMPLETE", "FORMAT", "FORMAT_VERSION", "STATUSES", "InvalidRunIdError",

@@ -89,8 +89,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be 0 or more (0 turns it off).")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError("TrainConfig.beta1 and beta2 must be in [0, 1).")
-        for name in CHOICES:
-            _choice(self, name, CHOICES[name])
+        for name, allowed in CHOICES.items():
+            _choice(self, name, allowed)
         _finite(self, "peak_flops", optional=True)
         if self.peak_flops is not None and not self.peak_flops > 0:
             raise ConfigError(f"TrainConfig.peak_flops={self.peak_flops!r} must be the device's "

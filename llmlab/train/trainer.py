@@ -21,10 +21,10 @@ import torch
 from llmlab.errors import ConfigError, TrainingError
 from llmlab.estimate import param_count
 from llmlab.runs import checkpoints
+from llmlab.train import throughput
 from llmlab.train.callbacks import Callback, ProgressBar
 from llmlab.train.config import MACHINE_SETTINGS, TrainConfig, lr_at
 from llmlab.train.hardware import check_machine
-from llmlab.train import throughput
 from llmlab.train.sharding import accelerator_plugins
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
 
@@ -189,8 +189,9 @@ class Trainer:
             return None
         if resumed is not None:
             resumed.reopen()
-            # a resume may train further (a larger max_steps): the manifest says what ran
-            resumed.update_manifest(training=self.config.to_dict())
+            # a resume may train further (a larger max_steps), on another device or number of
+            # processes: the manifest says what ran last
+            resumed.update_manifest(training=self.config.to_dict(), device=_device(accelerator))
             return resumed
         cfg = getattr(self.model, "config", None)
         return self.store.create(
@@ -199,7 +200,7 @@ class Trainer:
             training=self.config.to_dict(), seed=self.config.seed,
             data={"kind": type(self.data).__name__, "fingerprint": self.data.fingerprint,
                   "seq_len": self.data.seq_len},
-            device=f"{accelerator.device} x{accelerator.num_processes}",
+            device=_device(accelerator),
         )
 
     def _load_checkpoint(self, accelerator, run, exact: bool) -> list[str]:
@@ -412,6 +413,11 @@ class Trainer:
             accelerator.end_training()
         for cb in self.callbacks:
             cb.on_end(self, self.run)
+
+
+def _device(accelerator) -> str:
+    """Where a run trains, as its manifest records it: ``"cpu x2"`` is two CPU processes."""
+    return f"{accelerator.device} x{accelerator.num_processes}"
 
 
 def _params_unlike_config(model: torch.nn.Module, cfg: Any) -> int | None:

@@ -21,8 +21,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from llmlab.errors import InputError
-from llmlab.widgets.sources import resolve_model
 from llmlab.widgets.snapshot import Snapshot, snapshot_html, text_html
+from llmlab.widgets.sources import resolve_model
 from llmlab.widgets.status import StatusLine
 from llmlab.widgets.throttle import Throttle
 

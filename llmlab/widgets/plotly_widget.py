@@ -31,10 +31,10 @@ from package metadata (``version_warnings``: same warnings, no import).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-
 #: Cell spacing and number alignment of every ``llmlab-table`` (numbers never run together).
 TABLE_STYLE = ("<style>.llmlab-table th,.llmlab-table td{padding:2px 8px;text-align:left;"
                "vertical-align:top}.llmlab-table .llmlab-num{text-align:right;"
