@@ -90,6 +90,21 @@ def test_quantized_sizes_shrink(trained):
     assert full.disk_bytes - int8.disk_bytes > 0.7 * 4 * linear
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_a_quantized_model_counts_the_parameters_of_its_float_model(tok, tmp_path, tied):
+    """Quantized weights are buffers, yet they are the model's weights: num_params and
+    model_size count them, and a head tied to the embeddings once (it stays tied in the float
+    model whose count this is, although the int8 head is stored apart)."""
+    model = llmlab.build_model(tiny(tok, tie_embeddings=tied), seed=0)
+    for mode in compress.MODES:
+        small = compress.quantize(model, mode)
+        assert small.num_params() == compress.count_params(small) == model.num_params()
+        assert compress.model_size(small).params == model.num_params()
+        again, _ = llmlab.load(llmlab.save(small, tmp_path / f"{mode}-{tied}"))
+        assert again.num_params() == model.num_params()
+    assert model.num_params() == model.config.estimate().params
+
+
 def test_quantized_model_saves_and_loads(trained, tok, tmp_path):
     x = ids(tok)
     for mode in compress.MODES:

@@ -13,8 +13,8 @@ from llmlab.compress.distill import DistillationModel, distill, distillation_los
 from llmlab.compress.heads import head_counts, remove_heads
 from llmlab.compress.prune import prune, sparsity
 from llmlab.compress.quantize import MODES, QuantizedLinear, quantize, quantized_mode
-from llmlab.compress.size import ModelSize, model_size
+from llmlab.compress.size import ModelSize, count_params, model_size
 
-__all__ = ["MODES", "DistillationModel", "ModelSize", "QuantizedLinear", "distill",
+__all__ = ["MODES", "DistillationModel", "ModelSize", "QuantizedLinear", "count_params", "distill",
            "distillation_loss", "head_counts", "model_size", "prune", "quantize",
            "quantized_mode", "remove_heads", "sparsity"]

@@ -23,6 +23,7 @@ path was ~100x slower than float32 here, so PyTorch's own kernels are used inste
 
 from __future__ import annotations
 
+import collections
 import copy
 import warnings
 
@@ -42,7 +43,8 @@ class QuantizedLinear(nn.Module):
     ``qweight`` is int8 ``[out, in]`` (int8 modes) or uint8 ``[out, in / 2]`` holding two
     int4 values per byte (``int4-weight``); ``scales`` is ``[out]`` or ``[out, in / 32]``.
     ``weight`` gives the dequantized float matrix, so code that reads ``.weight`` (its shape,
-    dtype or values) keeps working.
+    dtype or values) keeps working. ``tied`` is True when the float matrix it replaced is also
+    another layer's parameter (a head tied to the embeddings): the model counts it there once.
     """
 
     def __init__(self, in_features: int, out_features: int, mode: str, *, bias: bool,
@@ -50,6 +52,7 @@ class QuantizedLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features, self.mode = in_features, out_features, mode
         self.compute_dtype = dtype
+        self.tied = False
         packed_in = in_features // 2 if mode == "int4-weight" else in_features
         groups = in_features // INT4_GROUP if mode == "int4-weight" else 1
         qdtype = torch.uint8 if mode == "int4-weight" else torch.int8
@@ -144,12 +147,15 @@ def quantize(model: nn.Module, mode: str = "int8") -> nn.Module:
 def replace_linears(model: nn.Module, mode: str | dict[str, str]) -> None:
     """Swap ``nn.Linear`` layers of ``model`` (in place) for :class:`QuantizedLinear` ones:
     all of them in one ``mode``, or those named in a ``{layer name: mode}`` dict."""
+    holders = collections.Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
     for prefix, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
             name = f"{prefix}.{child_name}" if prefix else child_name
             chosen = mode.get(name) if isinstance(mode, dict) else mode
             if isinstance(child, nn.Linear) and chosen is not None:
-                setattr(module, child_name, QuantizedLinear.from_linear(child, chosen))
+                layer = QuantizedLinear.from_linear(child, chosen)
+                layer.tied = holders[id(child.weight)] > 1
+                setattr(module, child_name, layer)
 
 
 def quantized_mode(model: nn.Module) -> str | None:

@@ -153,8 +153,11 @@ class TransformerModel(nn.Module):
 
     # --------------------------------------------------------------- public helpers
     def num_params(self) -> int:
-        """Number of parameters (tied weights counted once)."""
-        return sum(p.numel() for p in self.parameters())
+        """Number of parameters (tied weights counted once; a quantized layer counts the
+        weights it stores in int8 or int4, as ``llmlab.compress.count_params`` does)."""
+        from llmlab.compress.size import count_params
+
+        return count_params(self)
 
     @property
     def device(self) -> torch.device:
