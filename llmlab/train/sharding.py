@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from llmlab.errors import ConfigError
+from llmlab.errors import ConfigError, TrainingError
 from llmlab.train.config import SHARDINGS
 
-__all__ = ["FSDP_MODEL_DIR", "accelerator_plugins", "block_class_names", "check_sharding"]
+__all__ = ["FSDP_MODEL_DIR", "accelerator_plugins", "block_class_names", "check_resume_processes",
+           "check_sharding", "saved_processes"]
 
 #: Where accelerate's ``save_state`` puts an FSDP model's sharded state (a torch
 #: distributed-checkpoint folder), inside a checkpoint's ``accelerate/`` folder.
@@ -64,6 +66,31 @@ def check_sharding(cfg: Any, device: str | None = None) -> None:
             f"sharding={cfg.sharding!r} needs DeepSpeed, which is not installed: "
             "pip install 'llmlab[deepspeed]' (or pip install deepspeed), or use "
             "sharding='fsdp', which needs nothing beyond torch.")
+
+
+def saved_processes(accelerate_dir: str | os.PathLike) -> int | None:
+    """How many processes wrote a checkpoint's ``accelerate/`` state (each saves its RNG
+    state, ``random_states_<rank>.pkl``); None when it holds no such file."""
+    return len(list(Path(accelerate_dir).glob("random_states_*.pkl"))) or None
+
+
+def check_resume_processes(cfg: Any, accelerate_dir: str | os.PathLike, processes: int) -> None:
+    """Refuse to resume a DeepSpeed ZeRO checkpoint on another number of processes.
+
+    An unsharded (DDP) checkpoint holds whole states and resumes on any count; FSDP2's
+    distributed checkpoint is re-sharded for the processes at hand when it loads. DeepSpeed's
+    ZeRO files hold one optimizer partition per process and load only on the count that
+    wrote them (changing it takes DeepSpeed's universal-checkpoint conversion).
+    """
+    saved = saved_processes(accelerate_dir)
+    if saved in (None, processes) or not str(cfg.sharding or "").startswith("deepspeed"):
+        return
+    raise TrainingError(
+        f"this checkpoint ({accelerate_dir}) was saved by {saved} processes with "
+        f"sharding={cfg.sharding!r}, and DeepSpeed ZeRO loads its optimizer partitions only on "
+        f"the same number; this job has {processes}. Resume with accelerate launch "
+        f"--num_processes {saved}, or consolidate the checkpoint (run.consolidate('final/')) and "
+        "train on from that folder in a new run (its optimizer state starts afresh).")
 
 
 def block_class_names(model: torch.nn.Module) -> list[str]:

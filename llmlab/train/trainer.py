@@ -25,7 +25,7 @@ from llmlab.train import throughput
 from llmlab.train.callbacks import Callback, ProgressBar
 from llmlab.train.config import MACHINE_SETTINGS, TrainConfig, lr_at
 from llmlab.train.hardware import check_machine
-from llmlab.train.sharding import accelerator_plugins
+from llmlab.train.sharding import accelerator_plugins, check_resume_processes
 from llmlab.train.state import TrainerState, check_compatible, fresh_accelerator
 
 
@@ -215,6 +215,7 @@ class Trainer:
             warnings.warn(f"run {run.id}: resuming inexactly from {folder.name} "
                           f"({'; '.join(inexact)}); the RNG or data order will differ from an "
                           "uninterrupted run.", stacklevel=3)
+        check_resume_processes(self.config, folder / "accelerate", accelerator.num_processes)
         try:
             accelerator.load_state(str(folder / "accelerate"))
             self.state = TrainerState.load(folder, seed=self.config.seed if inexact else None)
