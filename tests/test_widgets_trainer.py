@@ -5,11 +5,15 @@ Tiny models and a few steps; training threads are joined with ``wait()``.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 
 import ipywidgets
 import pytest
+import torch
 
 import llmlab
 from llmlab.widgets import resolve_model
@@ -66,6 +70,40 @@ def test_start_trains_in_the_background_and_shows_the_run(data, tmp_path):
     model, tok = resolve_model(w)                              # a model source for other widgets
     assert model is w.trainer.model and tok is data.tokenizer
     assert "TrainerWidget (finished)" in repr(w) and "step 12/12" in repr(w)
+
+
+def thread_nice() -> dict[int, int]:
+    """The nice value of each thread of this process, by thread id (Linux's /proc)."""
+    tasks = Path("/proc/self/task")
+    return {int(t.name): int((t / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            for t in tasks.iterdir()}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_training_yields_the_cores_to_the_notebook(data, tmp_path, monkeypatch):
+    """The training thread and the torch workers it starts run TRAINING_NICE below the
+    kernel, so clicks, the browser and a generation beside it are served first."""
+    from llmlab.train.trainer import Trainer
+    from llmlab.widgets.trainer import TRAINING_NICE
+
+    kernel = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = []
+    step = Trainer._train_step
+
+    def watched(self, *args):
+        out = step(self, *args)
+        seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), thread_nice()))
+        return out
+
+    monkeypatch.setattr(Trainer, "_train_step", watched)
+    w = widget(data, tmp_path, max_steps=3)
+    w.start_button.click()
+    assert w.wait().status == "finished"
+    mine, threads = seen[-1]
+    assert TRAINING_NICE > 0 and mine == kernel + TRAINING_NICE
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == kernel  # untouched
+    # the thread and its pool's workers (torch.get_num_threads() of them in all) were lowered
+    assert sum(nice == mine for nice in threads.values()) >= torch.get_num_threads()
 
 
 def test_controls_set_the_training_settings(data, tmp_path):

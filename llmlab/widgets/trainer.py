@@ -17,6 +17,8 @@ order and RNG), so a paused run ends where an uninterrupted one would.
 from __future__ import annotations
 
 import html
+import os
+import sys
 import threading
 import time
 import weakref
@@ -56,6 +58,29 @@ FOLLOW_INTERVAL = 1.0
 #: Run folder -> the TrainerWidget of this kernel that trains or follows it (``attach``
 #: hands that one back: another view of the same training, never a second follower).
 _LIVE: weakref.WeakValueDictionary[Path, TrainerWidget] = weakref.WeakValueDictionary()
+
+
+#: How much lower than the kernel's the training thread's OS priority is (a nice increment).
+TRAINING_NICE = 10
+
+
+def yield_to_the_notebook() -> None:
+    """Lower the calling thread's CPU priority by :data:`TRAINING_NICE`, on Linux.
+
+    A widget trains in a thread of the kernel, and torch's thread pool keeps every core busy.
+    The kernel's main thread (which answers clicks), the browser and Jupyter then wait for the
+    cores in turn with it. Behind a nice increment the training runs on whatever they leave
+    idle, at full speed when nothing else wants the cores. Linux gives each thread its own
+    nice value, and the pool's workers are created by this thread, so they inherit it; other
+    systems set it per process, so there this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + TRAINING_NICE)
+    except OSError:  # a sandbox that forbids it: train at the kernel's priority
+        pass
 
 
 class TrainerWidget(Snapshot, widgets.VBox):
@@ -420,6 +445,7 @@ class TrainerWidget(Snapshot, widgets.VBox):
 
     def _fit(self, resume_from: str | None) -> None:
         """The training thread: fit, then say how it ended."""
+        yield_to_the_notebook()
         try:
             with self.status.reporting("training"):
                 try:
