@@ -184,20 +184,21 @@ def test_consolidate_names_a_missing_shard_and_other_bad_requests(tok, tmp_path)
 def test_a_deepspeed_checkpoint_resumes_only_on_the_count_that_saved_it(tmp_path):
     """Each process saves its RNG state; ZeRO's optimizer partitions load only on the same
     count (FSDP2's distributed checkpoint re-shards, a DDP checkpoint is whole)."""
-    accelerate_dir = tmp_path / "step-8" / "accelerate"
+    checkpoint = tmp_path / "step-8"
+    accelerate_dir = checkpoint / "accelerate"
     accelerate_dir.mkdir(parents=True)
-    assert sharding.saved_processes(accelerate_dir) is None
+    assert sharding.saved_processes(checkpoint) is None
     for rank in range(4):
         (accelerate_dir / f"random_states_{rank}.pkl").write_bytes(b"")
-    assert sharding.saved_processes(accelerate_dir) == 4
+    assert sharding.saved_processes(checkpoint) == 4
     for stage in ("deepspeed-zero2", "deepspeed-zero3"):
         cfg = TrainConfig(sharding=stage)
-        sharding.check_resume_processes(cfg, accelerate_dir, 4)
+        sharding.check_resume_processes(cfg, checkpoint, 4)
         with pytest.raises(LLMLabError, match=r"saved by 4 processes.*this job has 2.*"
                                               r"--num_processes 4.*consolidate"):
-            sharding.check_resume_processes(cfg, accelerate_dir, 2)
+            sharding.check_resume_processes(cfg, checkpoint, 2)
     for other in (None, "fsdp"):
-        sharding.check_resume_processes(TrainConfig(sharding=other), accelerate_dir, 2)
+        sharding.check_resume_processes(TrainConfig(sharding=other), checkpoint, 2)
 
 
 def test_consolidate_an_unsharded_run(tok, data, tmp_path):

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from llmlab.compress.size import count_params
 from llmlab.config import ModelConfig
 from llmlab.errors import InputError
 from llmlab.train.callbacks import Callback
@@ -92,7 +93,7 @@ class DistillationModel(nn.Module):
 
     def num_params(self) -> int:
         """The student's parameters (the frozen teacher is not part of what is trained)."""
-        return sum(p.numel() for p in self.student.parameters())
+        return count_params(self.student)
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
         return self.student.state_dict(*args, **kwargs)

@@ -68,13 +68,15 @@ def check_sharding(cfg: Any, device: str | None = None) -> None:
             "sharding='fsdp', which needs nothing beyond torch.")
 
 
-def saved_processes(accelerate_dir: str | os.PathLike) -> int | None:
-    """How many processes wrote a checkpoint's ``accelerate/`` state (each saves its RNG
-    state, ``random_states_<rank>.pkl``); None when it holds no such file."""
-    return len(list(Path(accelerate_dir).glob("random_states_*.pkl"))) or None
+def saved_processes(checkpoint: str | os.PathLike) -> int | None:
+    """How many processes wrote a training checkpoint folder's ``accelerate/`` state (each
+    saves its RNG state, ``accelerate/random_states_<rank>.pkl``); None when there is none."""
+    from llmlab.runs.checkpoints import EXACTNESS_PREFIX
+
+    return len(list(Path(checkpoint).glob(f"{EXACTNESS_PREFIX}*"))) or None
 
 
-def check_resume_processes(cfg: Any, accelerate_dir: str | os.PathLike, processes: int) -> None:
+def check_resume_processes(cfg: Any, checkpoint: str | os.PathLike, processes: int) -> None:
     """Refuse to resume a DeepSpeed ZeRO checkpoint on another number of processes.
 
     An unsharded (DDP) checkpoint holds whole states and resumes on any count; FSDP2's
@@ -82,11 +84,11 @@ def check_resume_processes(cfg: Any, accelerate_dir: str | os.PathLike, processe
     ZeRO files hold one optimizer partition per process and load only on the count that
     wrote them (changing it takes DeepSpeed's universal-checkpoint conversion).
     """
-    saved = saved_processes(accelerate_dir)
+    saved = saved_processes(checkpoint)
     if saved in (None, processes) or not str(cfg.sharding or "").startswith("deepspeed"):
         return
     raise TrainingError(
-        f"this checkpoint ({accelerate_dir}) was saved by {saved} processes with "
+        f"this checkpoint ({checkpoint}) was saved by {saved} processes with "
         f"sharding={cfg.sharding!r}, and DeepSpeed ZeRO loads its optimizer partitions only on "
         f"the same number; this job has {processes}. Resume with accelerate launch "
         f"--num_processes {saved}, or consolidate the checkpoint (run.consolidate('final/')) and "

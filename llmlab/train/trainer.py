@@ -215,7 +215,7 @@ class Trainer:
             warnings.warn(f"run {run.id}: resuming inexactly from {folder.name} "
                           f"({'; '.join(inexact)}); the RNG or data order will differ from an "
                           "uninterrupted run.", stacklevel=3)
-        check_resume_processes(self.config, folder / "accelerate", accelerator.num_processes)
+        check_resume_processes(self.config, folder, accelerator.num_processes)
         try:
             accelerator.load_state(str(folder / "accelerate"))
             self.state = TrainerState.load(folder, seed=self.config.seed if inexact else None)
