@@ -77,6 +77,11 @@ _HELP = {
     "encoder such as a sentence-transformers model).",
     "sliding_window": "Each token attends to at most this many latest tokens (itself "
     "included; Mistral); default: all of them.",
+    "window_pattern": "Which layers attend within sliding_window, as letters repeated over "
+    "the layers: w = windowed, f = full attention (GPT-Neo: fw, alternating from a full "
+    "layer); empty: every layer windowed.",
+    "attn_scale": "Multiplier of the query-key scores before the softmax; default "
+    "1/sqrt(head size). GPT-Neo: 1 (unscaled).",
     "init_std": "Standard deviation of the normal weight initialisation.",
     "type_vocab_size": "bert only: token-type (segment) embeddings; 0 = none, 2 = BERT's.",
     "n_labels": "If > 0, the model ends in a sequence-classification head with this many "
@@ -140,6 +145,8 @@ class ModelConfig:
     parallel_residual: bool = False
     qk_norm: bool = False
     sliding_window: int | None = None
+    window_pattern: str = ""
+    attn_scale: float | None = None
     lm_head: bool = True
     embed_scale: float = 1.0
     name: str = field(default="", compare=False)
@@ -158,6 +165,25 @@ class ModelConfig:
     def rotary_dim(self) -> int:
         """Dimensions of each head that RoPE rotates (``rotary_fraction`` of the head)."""
         return int(self.head_dim * self.rotary_fraction)
+
+    def layer_window(self, layer: int) -> int | None:
+        """The sliding window of (decoder) self-attention layer ``layer``, None where it
+        attends to every earlier token (``sliding_window`` and ``window_pattern``).
+
+        >>> cfg = ModelConfig(n_layer=4, n_head=2, d_model=8, sliding_window=3,
+        ...                   window_pattern="fw")
+        >>> [cfg.layer_window(i) for i in range(4)]
+        [None, 3, None, 3]
+        """
+        pattern = self.window_pattern
+        if pattern and pattern[layer % len(pattern)] == "f":
+            return None
+        return self.sliding_window
+
+    @property
+    def score_scale(self) -> float:
+        """What query-key scores are multiplied by: ``attn_scale``, else 1/sqrt(head size)."""
+        return self.attn_scale if self.attn_scale is not None else self.head_dim ** -0.5
 
     @property
     def attention_bias(self) -> bool:
@@ -298,6 +324,15 @@ class ModelConfig:
         if self.sliding_window is not None and not self.is_causal:
             _fail("sliding_window", self.sliding_window,
                   "only applies to causal attention (gpt, seq2seq); leave it None", ("family",))
+        if self.window_pattern and (self.sliding_window is None
+                                    or set(self.window_pattern) - {"w", "f"}
+                                    or len(self.window_pattern) > MAX_SIZES["n_layer"]):
+            _fail("window_pattern", self.window_pattern,
+                  "must be letters w (windowed) and f (full attention), at most one per layer, "
+                  "with sliding_window set; leave it empty for a window in every layer", ("sliding_window",))
+        if self.attn_scale is not None and not self.attn_scale > 0:
+            _fail("attn_scale", self.attn_scale, "must be positive, or None for "
+                  "1/sqrt(head size)")
         if not self.lm_head and (self.n_labels or self.family == "seq2seq"):
             _fail("lm_head", False, "means a bare gpt or bert body: it needs n_labels=0 and "
                   "is not available for seq2seq", ("n_labels", "family"))

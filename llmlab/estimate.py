@@ -205,11 +205,13 @@ def matmul_param_count(cfg: ModelConfig) -> int:
 # ------------------------------------------------------------------------- compute, memory
 def attention_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
     """Forward FLOPs per token of the score and weighted-value products: 4 d T per layer,
-    T capped at the sliding window for self-attention."""
+    T capped at each self-attention layer's sliding window."""
     width = cfg.n_head * cfg.head_dim
-    span = min(seq_len, cfg.sliding_window or seq_len)
-    self_layers = cfg.n_layer + cfg.decoder_layers  # seq2seq decoder: self + cross attention
-    return 4 * width * (self_layers * span + cfg.decoder_layers * seq_len)
+    spans = sum(min(seq_len, cfg.layer_window(i) or seq_len) for i in range(cfg.n_layer))
+    if cfg.decoder_layers:  # seq2seq: the encoder has no window; the decoder's self-attention
+        spans = cfg.n_layer * seq_len + sum(min(seq_len, cfg.layer_window(i) or seq_len)
+                                            for i in range(cfg.decoder_layers))
+    return 4 * width * (spans + cfg.decoder_layers * seq_len)
 
 
 def activation_bytes(cfg: ModelConfig, batch_size: int, seq_len: int, dtype_bytes: int,

@@ -771,8 +771,11 @@ TYPES: dict[str, type[Tokenizer]] = {
 }
 
 
-def load_tokenizer(directory_or_file: str | os.PathLike) -> Tokenizer:
-    """Read a tokenizer saved by ``Tokenizer.save`` or found in a Hugging Face model folder.
+def load_tokenizer(directory_or_file: str | os.PathLike, *,
+                   revision: str | None = None) -> Tokenizer:
+    """Read a tokenizer saved by ``Tokenizer.save``, found in a Hugging Face model folder, or
+    of a model on the Hub (its tokenizer files only, through the Hugging Face cache as
+    ``llmlab.load`` resolves names; ``revision`` pins a branch, tag or commit).
 
     A folder is searched for, in order: ``tokenizer.json`` (llmlab's or Hugging Face's),
     GPT-2's ``vocab.json`` + ``merges.txt`` (byte-level BPE) and BERT's ``vocab.txt``
@@ -780,8 +783,11 @@ def load_tokenizer(directory_or_file: str | os.PathLike) -> Tokenizer:
 
     >>> tok = load_tokenizer("runs/char-shakespeare")  # doctest: +SKIP
     >>> tok = load_tokenizer("~/models/gpt2")          # doctest: +SKIP
+    >>> tok = load_tokenizer("EleutherAI/gpt-neo-125M")  # doctest: +SKIP
     """
-    path = Path(directory_or_file).expanduser()
+    from llmlab.interop.hub import resolve_folder
+
+    path = resolve_folder(directory_or_file, revision=revision, tokenizer_only=True)
     if path.is_dir():
         return _load_directory(path)
     if path.is_file():

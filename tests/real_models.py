@@ -68,7 +68,12 @@ FAMILIES = {
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": 8}),
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"rotary_pct": 0.25}),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 32}),
+    "gpt_neo": ("GPTNeoConfig", "GPTNeoForCausalLM", {}),
 }
+# GPT-Neo names its sizes differently; a full and a local layer, with a window the prompts pass
+NEO_SHAPE = dict(hidden_size=64, intermediate_size=96, num_layers=2, num_heads=4,
+                 max_position_embeddings=128, attention_types=[[["global", "local"], 1]],
+                 window_size=6)
 
 
 def tiny_causal_lm(kind: str, folder: Path, *, seed: int = 0) -> torch.nn.Module:
@@ -81,6 +86,7 @@ def tiny_causal_lm(kind: str, folder: Path, *, seed: int = 0) -> torch.nn.Module
     vocab = save_llama_tokenizer(folder)
     shape = {k: v for k, v in LLAMA_SHAPE.items()
              if kind != "gpt_neox" or k not in ("num_key_value_heads", "rms_norm_eps")}
+    shape = NEO_SHAPE if kind == "gpt_neo" else shape
     torch.manual_seed(seed)
     cfg = getattr(transformers, config_name)(**{**shape, "vocab_size": vocab, "bos_token_id": 0,
                                                 "eos_token_id": 1, **changes},

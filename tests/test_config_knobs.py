@@ -35,6 +35,12 @@ BASE = dict(family="gpt", vocab_size=40, context_length=16, n_layer=1, n_head=4,
     (dict(head_size=10**6), "head_size.*at most"),
     (dict(embed_scale=0.0), "embed_scale.*positive"),
     (dict(lm_head=False, n_labels=2), "lm_head.*n_labels=0"),
+    (dict(window_pattern="fw"), "window_pattern.*sliding_window set"),
+    (dict(sliding_window=4, window_pattern="global"), "window_pattern.*letters w"),
+    (dict(sliding_window=4, window_pattern="w" * 2000), "window_pattern.*one per layer"),
+    (dict(attn_scale=0.0), "attn_scale.*positive"),
+    (dict(attn_scale=-1.0), "attn_scale.*positive"),
+    (dict(attn_scale="1"), "attn_scale must be float"),
 ])
 def test_bad_knobs_name_the_field_and_the_fix(changes, named):
     with pytest.raises(ConfigError, match=named):
@@ -70,10 +76,50 @@ def test_a_sliding_window_forgets_what_lies_behind_it():
     assert torch.all(weights[:, 9, :7] == 0) and torch.all(weights[:, 9, 7:] > 0)
 
 
+def test_a_window_pattern_windows_only_its_layers():
+    cfg = ModelConfig(**{**BASE, "n_layer": 3, "sliding_window": 3, "window_pattern": "fw"})
+    assert [cfg.layer_window(i) for i in range(3)] == [None, 3, None]
+    model = llmlab.build_model(cfg, seed=0).eval()
+    assert [block.attn.window for block in model.decoder.blocks] == [None, 3, None]
+    ids = torch.randint(0, 40, (1, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full, windowed, _ = (w[0] for w in model(ids, return_attention=True).attentions)
+    assert torch.all(full[:, 9] > 0)  # a full layer reads every earlier position
+    assert torch.all(windowed[:, 9, :7] == 0) and torch.all(windowed[:, 9, 7:] > 0)
+
+
+def test_a_seq2seq_encoder_stays_bidirectional_under_a_window():
+    cfg = ModelConfig(family="seq2seq", vocab_size=40, context_length=16, n_layer=1, n_head=2,
+                      d_model=16, sliding_window=2)
+    model = llmlab.build_model(cfg, seed=0)
+    assert model.encoder.blocks[0].attn.window is None
+    assert model.decoder.blocks[0].attn.window == 2
+    assert model.decoder.blocks[0].cross_attn.window is None
+
+
+def test_attn_scale_multiplies_the_scores():
+    plain = ModelConfig(**BASE)
+    model = llmlab.build_model(plain, seed=0).eval()
+    unscaled = llmlab.build_model(plain.replace(attn_scale=1.0), seed=0).eval()
+    assert model.decoder.blocks[0].attn.scale == plain.head_dim ** -0.5
+    assert unscaled.decoder.blocks[0].attn.scale == 1.0
+    unscaled.load_state_dict(model.state_dict())
+    ids = torch.arange(6)[None]
+    with torch.no_grad():
+        # queries divided by sqrt(head size), scores unscaled: the default attention again
+        qkv = unscaled.decoder.blocks[0].attn.qkv
+        qkv.weight[:32].div_(plain.head_dim ** 0.5)
+        qkv.bias[:32].div_(plain.head_dim ** 0.5)
+        torch.testing.assert_close(unscaled(ids).logits, model(ids).logits)
+        explicit = unscaled(ids, return_attention=True).logits
+    torch.testing.assert_close(explicit, model(ids).logits)
+
+
 def test_the_schema_shows_the_knobs_with_help_and_bounds():
     props = ModelConfig.json_schema()["properties"]
     for name in ("qkv_bias", "mlp_bias", "head_size", "rotary_fraction", "rope_scaling",
-                 "parallel_residual", "qk_norm", "sliding_window", "embed_scale", "lm_head"):
+                 "parallel_residual", "qk_norm", "sliding_window", "embed_scale", "lm_head",
+                 "window_pattern", "attn_scale"):
         assert props[name]["description"], name
     assert props["rope_scaling"]["enum"] == ["none", "linear", "llama3"]
     assert props["rotary_fraction"]["maximum"] == 1

@@ -37,6 +37,8 @@ ARCHITECTURES = [
     dict(pos_encoding="rope", rope_scaling="llama3", rope_factor=8.0, rope_original_context=8,
          norm="rmsnorm", activation="swiglu", bias=False),
     dict(pos_encoding="rope", sliding_window=4, n_kv_head=2),
+    # GPT-Neo: unscaled scores, full and windowed layers in turn, no q/k/v biases
+    dict(attn_scale=1.0, sliding_window=3, window_pattern="fw", qkv_bias=False),
     dict(pos_encoding="rope", activation="geglu", embed_scale=5.6, head_size=16, norm="rmsnorm",
          bias=False),
 ]

@@ -37,6 +37,7 @@ KNOBS = [
     dict(parallel_residual=True), dict(sliding_window=4),
     dict(rope_scaling="llama3", rope_factor=8.0, rope_original_context=8),
     dict(activation="geglu", embed_scale=5.0),
+    dict(sliding_window=4, window_pattern="wf", attn_scale=1.0, qkv_bias=False),
 ]
 
 
@@ -61,6 +62,22 @@ def test_a_sliding_window_caps_the_attention_flops():
     windowed = base.replace(sliding_window=8)
     assert attention_flops_per_token(windowed, 64) == attention_flops_per_token(base, 8)
     assert attention_flops_per_token(windowed, 4) == attention_flops_per_token(base, 4)
+    # one of the two layers windowed: it reads 8 tokens, the other all 64
+    half = base.replace(sliding_window=8, window_pattern="fw")
+    one_layer = base.replace(n_layer=1)
+    assert attention_flops_per_token(half, 64) == (attention_flops_per_token(one_layer, 64)
+                                                   + attention_flops_per_token(one_layer, 8))
+
+
+def test_a_seq2seq_window_caps_the_decoder_only():
+    from llmlab.estimate import attention_flops_per_token
+
+    base = ModelConfig(family="seq2seq", vocab_size=37, context_length=64, n_layer=2, n_head=4,
+                       d_model=32)
+    width = 4 * 32
+    # encoder self-attention 2 x 64, decoder self-attention 2 x 8, cross-attention 2 x 64
+    expected = 4 * width // 4 * (2 * 64 + 2 * 8 + 2 * 64)
+    assert attention_flops_per_token(base.replace(sliding_window=8), 64) == expected
 
 
 @pytest.mark.parametrize("name", ModelConfig.presets())

@@ -163,6 +163,35 @@ def test_only_the_files_llmlab_reads_are_fetched(monkeypatch: pytest.MonkeyPatch
     assert len(calls) == 1
 
 
+def test_a_tokenizer_alone_comes_by_hub_name_without_any_weights(
+        monkeypatch: pytest.MonkeyPatch, offline: Path) -> None:
+    # a TinyStories-1M-style checkpoint has no tokenizer: users take GPT-Neo's by name
+    import huggingface_hub
+    from real_models import byte_bpe
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    add_snapshot(offline, "tiny-org/tiny-gpt2", COMMIT)
+    folder = offline / "models--tiny-org--tiny-gpt2" / "snapshots" / COMMIT
+    PreTrainedTokenizerFast(tokenizer_object=byte_bpe(["<|endoftext|>"]),
+                            eos_token="<|endoftext|>").save_pretrained(folder)
+    tok = llmlab.load_tokenizer("tiny-org/tiny-gpt2")
+    text = "Once upon a time, Café 🤖"
+    assert tok.encode(text) == AutoTokenizer.from_pretrained(folder).encode(text)
+    with pytest.raises(CheckpointError, match="not in the Hugging Face cache"):
+        llmlab.load_tokenizer("tiny-org/missing")
+
+    calls: list[list[str]] = []
+
+    def snapshot_download(name, *, allow_patterns, **options):
+        calls.append(allow_patterns)
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    llmlab.load_tokenizer("tiny-org/tiny-gpt2", revision="main")
+    assert calls and "tokenizer.json" in calls[0] and "merges.txt" in calls[0]
+    assert not any("safetensors" in p or ".bin" in p or p == "config.json" for p in calls[0])
+
+
 def test_hf_home_and_hf_hub_offline_from_the_environment(tmp_path: Path) -> None:
     """As a user sets them: in the environment of a fresh process."""
     add_snapshot(tmp_path / "home" / "hub", "tiny-org/tiny-gpt2", COMMIT)

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from llmlab import ModelConfig, build_model
 from llmlab.errors import CheckpointError
-from llmlab.interop import export_gpt2, is_hf_checkpoint, load_hf
+from llmlab.interop import export, export_gpt2, is_hf_checkpoint, load_hf
 
 transformers = pytest.importorskip("transformers")
 
@@ -255,6 +255,7 @@ EXPORTABLE = {"family": "gpt", "vocab_size": VOCAB, "context_length": CTX, "n_la
     {"activation": "gelu_tanh"},
     {"activation": "gelu", "tie_embeddings": False, "d_ff": 48},
     {"activation": "relu", "norm_eps": 1e-6},
+    {"attn_scale": 1.0},  # written as scale_attn_weights=False
 ])
 def test_export_gpt2_loads_in_transformers(changes, tmp_path):
     model = randomise(build_model(ModelConfig(**EXPORTABLE, **changes)), seed=3)
@@ -286,7 +287,7 @@ def test_export_with_tokenizer(tmp_path):
 # --------------------------------------------------------------------------- bad input
 def test_unsupported_model_type(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "falcon"}))
-    with pytest.raises(CheckpointError, match="model_type='falcon'.*'gpt2', 'bert', 'gpt_neox', 'gemma', 'llama'"):
+    with pytest.raises(CheckpointError, match="model_type='falcon'.*'gpt2', 'bert', 'gpt_neo', 'gpt_neox', 'gemma', 'llama'"):
         load_hf(tmp_path)
 
 
@@ -372,6 +373,31 @@ def test_export_rejects_what_gpt2_cannot_express(tmp_path):
                                                 n_layer=1))
     with pytest.raises(CheckpointError, match="family='bert'.*norm_position='post'"):
         export_gpt2(bert_model, tmp_path)
+
+
+@pytest.mark.parametrize("changes", [
+    {"parallel_residual": True}, {"qkv_bias": False}, {"mlp_bias": False},
+    {"sliding_window": 3}, {"qk_norm": True}, {"head_size": 4}, {"attn_scale": 0.5},
+])
+def test_export_refuses_each_knob_gpt2_and_llama_lack(changes, tmp_path):
+    # before, parallel_residual, sliding_window and qk_norm models were written as plain GPT-2
+    model = build_model(ModelConfig(**EXPORTABLE, **changes))
+    field = next(iter(changes))
+    with pytest.raises(CheckpointError, match=f"cannot be written as GPT-2 or Llama.*{field}="):
+        export(model, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_gpt2_without_score_scaling_matches_transformers(tmp_path):
+    torch.manual_seed(0)
+    theirs = randomise(transformers.GPT2LMHeadModel(gpt2_config(scale_attn_weights=False)))
+    theirs.save_pretrained(tmp_path)
+    ours, _ = load_hf(tmp_path)
+    assert ours.config.attn_scale == 1.0
+    ids, mask = batch()
+    with torch.no_grad():
+        got = ours(ids, attention_mask=mask).logits
+        assert max_diff(got, theirs(ids, attention_mask=mask).logits, mask) < TOL
 
 
 def test_dtype_and_device_keep_the_tie(gpt2):

@@ -1,4 +1,5 @@
-"""Real-model families in llmlab: Llama, Mistral, Qwen2, Qwen3 (SmolLM2 is Llama), GPT-NeoX.
+"""Real-model families in llmlab: Llama, Mistral, Qwen2, Qwen3 (SmolLM2 is Llama), GPT-NeoX,
+Gemma and GPT-Neo (the TinyStories models).
 
 Tiny random models built with transformers and saved with ``save_pretrained`` are loaded by
 ``llmlab.load`` and compared with transformers on the same inputs: logits, every layer's
@@ -25,6 +26,11 @@ SHAPE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_
 NEOX_SHAPE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                   num_attention_heads=4, max_position_embeddings=128, layer_norm_eps=1e-5,
                   hidden_act="gelu", bos_token_id=None, eos_token_id=None)
+# two full and two local layers; prompts and generations run past the window of 5
+NEO_SHAPE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_layers=4,
+                 num_heads=4, max_position_embeddings=128, window_size=5,
+                 attention_types=[[["global", "local"], 2]], bos_token_id=None,
+                 eos_token_id=None)
 
 
 def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module:
@@ -37,13 +43,16 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
         "qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM),
         "gpt_neox": (transformers.GPTNeoXConfig, transformers.GPTNeoXForCausalLM),
         "gemma": (transformers.GemmaConfig, transformers.GemmaForCausalLM),
+        "gpt_neo": (transformers.GPTNeoConfig, transformers.GPTNeoForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
         "gpt_neox-classifier": (transformers.GPTNeoXConfig,
                                 transformers.GPTNeoXForSequenceClassification),
+        "gpt_neo-classifier": (transformers.GPTNeoConfig,
+                               transformers.GPTNeoForSequenceClassification),
     }[kind]
     torch.manual_seed(seed)
-    shape = NEOX_SHAPE if kind.startswith("gpt_neox") else SHAPE
+    shape = {"gpt_neox": NEOX_SHAPE, "gpt_neo": NEO_SHAPE}.get(kind.partition("-")[0], SHAPE)
     cfg = config_cls(**{**shape, **changes}, attn_implementation="eager")
     model = model_cls(cfg).eval()
     model.save_pretrained(folder)
@@ -70,6 +79,11 @@ VARIANTS = {
                                      "rope_parameters": {"rope_type": "default",
                                                          "rope_theta": 5000.0,
                                                          "partial_rotary_factor": 0.5}}),
+    # Qwen2's window above max_window_layers: layer 0 full, layer 1 windowed
+    "qwen2-window-layers": ("qwen2", {"use_sliding_window": True, "sliding_window": 4,
+                                      "max_window_layers": 1}),
+    "tinystories": ("gpt_neo", {}),
+    "neo-all-local": ("gpt_neo", {"attention_types": [[["local"], 4]]}),
 }
 EXPORTABLE = {"llama-gqa", "llama-tied", "llama-biases", "llama3-rope", "llama-linear-rope"}
 
@@ -102,7 +116,7 @@ def test_every_layers_attention_matches_eager_attention(pair):
     with torch.no_grad():
         expected = theirs(ids, output_attentions=True).attentions
         got = ours(ids, return_attention=True).attentions
-    assert len(got) == len(expected) == 2
+    assert len(got) == len(expected) == ours.config.n_layer
     for layer, (a, b) in enumerate(zip(got, expected, strict=True)):
         assert a.shape == b.shape == (2, 4, 11, 11), layer  # one map per query head
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
@@ -171,7 +185,8 @@ def test_bfloat16_load(tmp_path):
     assert ours(_ids()).logits.dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize("kind", ["llama-classifier", "gpt_neox-classifier"])
+@pytest.mark.parametrize("kind", ["llama-classifier", "gpt_neox-classifier",
+                                  "gpt_neo-classifier"])
 def test_a_classifier_checkpoint_matches_transformers(tmp_path, kind):
     theirs = _build(kind, tmp_path, num_labels=3, pad_token_id=0)
     ours, _ = llmlab.load(tmp_path)
@@ -190,6 +205,10 @@ def test_the_knobs_arrive_in_the_config(pair):
         "gemma": {"activation": "geglu", "embed_scale": 8.0, "head_size": 32},
         "pythia": {"parallel_residual": True, "rotary_fraction": 0.25, "bias": True},
         "neox-sequential": {"parallel_residual": False, "rotary_fraction": 0.5},
+        "tinystories": {"attn_scale": 1.0, "sliding_window": 5, "window_pattern": "fwfw",
+                        "qkv_bias": False, "pos_encoding": "learned"},
+        "neo-all-local": {"sliding_window": 5, "window_pattern": ""},
+        "qwen2-window-layers": {"sliding_window": 4, "window_pattern": "fw"},
     }.get(variant, {})
     assert {key: getattr(cfg, key) for key in expected} == expected
     assert ours.num_params() == cfg.estimate().params
@@ -203,7 +222,7 @@ def test_the_knobs_arrive_in_the_config(pair):
     ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}},
      "original_max_position_embeddings=None"),
     ({"use_sliding_window": True, "sliding_window": 4,
-      "layer_types": ["sliding_attention", "full_attention"]}, "layer_types="),
+      "layer_types": ["sliding_attention", "chunked_attention"]}, "layer_types="),
 ])
 def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
     _build("llama", tmp_path)
@@ -218,6 +237,7 @@ def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
 def test_supported_lists_every_model_type_with_what_is_checked():
     table = llmlab.interop.supported()
     rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
-    assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gemma"} <= set(rows)
+    assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gemma",
+            "gpt_neo"} <= set(rows)
     assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
     assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]

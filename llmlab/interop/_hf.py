@@ -359,6 +359,13 @@ def config_value(config: Mapping[str, Any], key: str, default: Any, kind: type |
     return value
 
 
+def config_gaps(cfg: Any, allowed: Mapping[str, tuple]) -> list[tuple[str, Any, str]]:
+    """(field, value, what is needed) for each field of ``cfg`` whose value is not among its
+    ``allowed`` ones: what an export to a family cannot express."""
+    return [(name, getattr(cfg, name), " or ".join(map(repr, values)))
+            for name, values in allowed.items() if getattr(cfg, name) not in values]
+
+
 def checkpoint_labels(config: Mapping[str, Any]) -> int:
     """Classes of a ``...ForSequenceClassification`` checkpoint; 0 for other architectures."""
     architectures = config.get("architectures") or []

@@ -16,7 +16,7 @@ from typing import Any
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError
-from llmlab.interop._hf import Rule, config_value
+from llmlab.interop._hf import Rule, config_gaps, config_value
 
 MODEL_TYPE = "gpt2"
 PREFIX = "transformer."
@@ -66,6 +66,7 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
         activation=ACTIVATIONS[activation],
         tie_embeddings=config_value(hf, "tie_word_embeddings", True, bool),
         init_std=float(config_value(hf, "initializer_range", 0.02, (int, float))),
+        attn_scale=None if config_value(hf, "scale_attn_weights", True, bool) else 1.0,
         n_labels=n_labels,
         name=name,
     )
@@ -74,7 +75,6 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
 def _reject_unsupported(hf: dict[str, Any]) -> None:
     # GPT-2 options that change the computation in ways llmlab's GPT does not model
     unsupported = {
-        "scale_attn_weights": (True, "attention scores scaled by 1/sqrt(head size)"),
         "scale_attn_by_inverse_layer_idx": (False, "no extra per-layer scaling"),
         "add_cross_attention": (False, "no cross-attention"),
     }
@@ -175,7 +175,7 @@ def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None
         "resid_pdrop": cfg.dropout,
         "embd_pdrop": cfg.dropout,
         "attn_pdrop": cfg.dropout,
-        "scale_attn_weights": True,
+        "scale_attn_weights": cfg.attn_scale is None,
         "tie_word_embeddings": cfg.tie_embeddings,
         "bos_token_id": getattr(tokenizer, "bos_id", None),
         "eos_token_id": getattr(tokenizer, "eos_id", None),
@@ -186,14 +186,14 @@ def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None
 
 def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     """(field, value, what GPT-2 needs) for every field GPT-2 cannot express."""
-    gaps = []
-    required = {"family": "gpt", "pos_encoding": "learned", "norm": "layernorm",
-                "norm_position": "pre", "bias": True, "n_labels": 0, "embed_scale": 1.0}
-    for field, needed in required.items():
-        if getattr(cfg, field) != needed:
-            gaps.append((field, getattr(cfg, field), repr(needed)))
-    if cfg.activation not in EXPORT_ACTIVATIONS:
-        gaps.append(("activation", cfg.activation, f"one of {sorted(EXPORT_ACTIVATIONS)}"))
-    if cfg.n_kv_head not in (None, cfg.n_head):
-        gaps.append(("n_kv_head", cfg.n_kv_head, f"None or n_head={cfg.n_head}"))
-    return gaps
+    allowed = {
+        "family": ("gpt",), "pos_encoding": ("learned",), "norm": ("layernorm",),
+        "norm_position": ("pre",), "bias": (True,), "qkv_bias": (None, True),
+        "mlp_bias": (None, True), "n_labels": (0,), "embed_scale": (1.0,),
+        "activation": tuple(EXPORT_ACTIVATIONS), "n_kv_head": (None, cfg.n_head),
+        "head_size": (None, cfg.d_model // cfg.n_head), "parallel_residual": (False,),
+        "qk_norm": (False,), "sliding_window": (None,), "lm_head": (True,),
+        # GPT-2's scale_attn_weights=False is a scale of 1
+        "attn_scale": (None, 1.0),
+    }
+    return config_gaps(cfg, allowed)

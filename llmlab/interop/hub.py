@@ -21,12 +21,7 @@ from llmlab.errors import CheckpointError
 
 # What llmlab reads from a model repository; everything else (other frameworks' weights,
 # ONNX exports, READMEs with images) stays on the Hub.
-READ_FILES = [
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "model-*.safetensors",
+TOKENIZER_FILES = [
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -34,6 +29,14 @@ READ_FILES = [
     "vocab.txt",
     "vocab.json",
     "merges.txt",
+]
+READ_FILES = [
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*.safetensors",
+    *TOKENIZER_FILES,
     "modules.json",
     "sentence_bert_config.json",
 ]
@@ -47,9 +50,11 @@ def resolve_folder(
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
+    tokenizer_only: bool = False,
 ) -> Path:
     """The local folder of a model: ``name_or_path`` itself when it is a folder, else the
     Hub snapshot of that name (from the cache, or downloaded when the machine allows it).
+    ``tokenizer_only``: fetch the tokenizer files and no weights.
 
     >>> resolve_folder("~/models/gpt2")                                # doctest: +SKIP
     PosixPath('/home/me/models/gpt2')
@@ -64,6 +69,8 @@ def resolve_folder(
         return path
     options = {"revision": revision, "cache_dir": cache_dir,
                "local_files_only": local_files_only, "token": token}
+    if tokenizer_only:
+        return _snapshot(name_or_path, TOKENIZER_FILES, options)
     folder = _snapshot(name_or_path, READ_FILES, options)
     if not any(folder.glob("*.safetensors")):
         folder = _snapshot(name_or_path, READ_FILES + BIN_FILES, options)

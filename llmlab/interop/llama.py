@@ -17,7 +17,7 @@ from typing import Any
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError
-from llmlab.interop._hf import Rule, config_value
+from llmlab.interop._hf import Rule, config_gaps, config_value
 
 MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 PREFIX = "model."
@@ -50,7 +50,7 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
         qkv_bias=True if model_type == "qwen2" else None,
         mlp_bias=config_value(hf, "mlp_bias", False, bool),
         qk_norm=model_type == "qwen3",
-        sliding_window=_sliding_window(hf),
+        **_windows(hf, config_value(hf, "num_hidden_layers", 32, int)),
         pos_encoding="rope",
         **_rope_fields(hf),
         norm="rmsnorm",
@@ -96,11 +96,26 @@ def _rope_fields(hf: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _sliding_window(hf: dict[str, Any]) -> int | None:
+def _windows(hf: dict[str, Any], n_layer: int) -> dict[str, Any]:
+    """``sliding_window`` and ``window_pattern``: a window in every layer (Mistral), in the
+    layers ``layer_types`` marks "sliding_attention" (Qwen2 above ``max_window_layers``),
+    or none."""
     window = config_value(hf, "sliding_window", None, (int, type(None)))
     if hf.get("use_sliding_window") is False:  # Qwen2/3 keep a window they do not use
-        return None
-    return window
+        window = None
+    kinds = hf.get("layer_types")
+    if window is None or kinds is None:
+        return {"sliding_window": window}
+    letters = {"sliding_attention": "w", "full_attention": "f"}
+    if not isinstance(kinds, list) or len(kinds) != n_layer or set(kinds) - set(letters):
+        raise CheckpointError(
+            f"config.json has layer_types={kinds!r}; llmlab needs one of "
+            f"{', '.join(map(repr, letters))} for each of the {n_layer} layers "
+            "(num_hidden_layers). Copy config.json again from the model.")
+    pattern = "".join(letters[kind] for kind in kinds)
+    if "w" not in pattern:
+        return {"sliding_window": None}
+    return {"sliding_window": window, "window_pattern": "" if "f" not in pattern else pattern}
 
 
 def _reject_unsupported(hf: dict[str, Any]) -> None:
@@ -113,10 +128,6 @@ def _reject_unsupported(hf: dict[str, Any]) -> None:
         ("partial_rotary_factor", params.get("partial_rotary_factor", 1.0), {1.0},
          "rotary positions over whole heads"),
     ]
-    layer_types = hf.get("layer_types")
-    if hf.get("use_sliding_window") and isinstance(layer_types, list):
-        checks.append(("layer_types", sorted(set(layer_types)), [["sliding_attention"]],
-                       "the same attention in every layer"))
     if rope_type == "llama3" and "original_max_position_embeddings" not in params:
         checks.append(("original_max_position_embeddings", None, {"an int"},
                        "llama3 RoPE scaling needs the pre-training context"))
@@ -237,9 +248,9 @@ def hf_config(cfg: ModelConfig, *, dtype: str = "float32", tokenizer: Any = None
 
 def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
     """(field, value, what Llama needs) for every field a Llama config cannot express."""
-    required = {"family": "gpt", "pos_encoding": "rope", "norm": "rmsnorm",
-                "norm_position": "pre", "activation": "swiglu", "n_labels": 0,
-                "qkv_bias": None, "qk_norm": False, "parallel_residual": False,
-                "rotary_fraction": 1.0, "sliding_window": None, "embed_scale": 1.0}
-    return [(field, getattr(cfg, field), repr(needed))
-            for field, needed in required.items() if getattr(cfg, field) != needed]
+    allowed = {"family": ("gpt",), "pos_encoding": ("rope",), "norm": ("rmsnorm",),
+               "norm_position": ("pre",), "activation": ("swiglu",), "n_labels": (0,),
+               "qkv_bias": (None,), "qk_norm": (False,), "parallel_residual": (False,),
+               "rotary_fraction": (1.0,), "sliding_window": (None,), "embed_scale": (1.0,),
+               "attn_scale": (None,), "lm_head": (True,)}
+    return config_gaps(cfg, allowed)

@@ -17,7 +17,7 @@ import torch
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError, ConfigError
-from llmlab.interop import bert, gemma, gpt2, gpt_neox, llama
+from llmlab.interop import bert, gemma, gpt2, gpt_neo, gpt_neox, llama
 from llmlab.interop._hf import (
     CONFIG_FILE,
     checkpoint_labels,
@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # config.json "model_type" -> the module that converts that family
 FAMILIES: dict[str, ModuleType] = {
-    gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert, gpt_neox.MODEL_TYPE: gpt_neox,
-    gemma.MODEL_TYPE: gemma,
+    gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert, gpt_neo.MODEL_TYPE: gpt_neo,
+    gpt_neox.MODEL_TYPE: gpt_neox, gemma.MODEL_TYPE: gemma,
     **dict.fromkeys(llama.MODEL_TYPES, llama)}
 
 

@@ -90,7 +90,7 @@ class Stack(nn.Module):
         self.norm = make_norm(cfg)
         self.dropout = cfg.dropout
         self.blocks = nn.ModuleList(
-            Block(cfg, causal=causal, cross=cross) for _ in range(n_layer)
+            Block(cfg, causal=causal, cross=cross, layer=i) for i in range(n_layer)
         )
 
     def forward(

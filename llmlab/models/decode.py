@@ -186,6 +186,7 @@ class _Layer:
         self.qkv, self.out = _projection(attn.qkv, threads), _projection(attn.proj, threads)
         self.fc, self.down = _projection(ffn.fc, threads), _projection(ffn.proj, threads)
         self.n_head, self.n_kv_head, self.head_dim = attn.n_head, attn.n_kv_head, attn.head_dim
+        self.scale = attn.scale
         self.activate = ffn.activate
 
     def __call__(self, x: Tensor, index: int, cache: KVCache, mask: Tensor | None,
@@ -215,7 +216,8 @@ class _Layer:
             q, k = self.position(q, k, rope)
         k, v = cache.append(index, k, v)
         mask = self.window_mask(mask, 1, k.shape[2], h.device)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H,
+                                           scale=self.scale)
         return self.out(y.reshape(B, H * D))
 
 

@@ -106,14 +106,17 @@ class Attention(nn.Module):
     """Multi-head (or grouped-query) attention, self or cross.
 
     The fused path calls ``scaled_dot_product_attention``; with ``need_weights`` an explicit
-    path computes ``softmax(q k^T / sqrt(D)) v`` and also returns the weights ``[B, H, T, S]``.
+    path computes ``softmax(scale q k^T) v`` (scale 1/sqrt(D) unless the config says
+    otherwise) and also returns the weights ``[B, H, T, S]``.
     """
 
-    def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False):
+    def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False, layer: int = 0):
         super().__init__()
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
         self.causal, self.cross, self.dropout = causal, cross, cfg.dropout
-        self.window = None if cross else cfg.sliding_window
+        # a window narrows causal self-attention only: an encoder sees its whole input
+        self.window = cfg.layer_window(layer) if causal and not cross else None
+        self.scale = cfg.score_scale
         q_width, kv_width = self.n_head * self.head_dim, self.n_kv_head * self.head_dim
         bias = cfg.attention_bias
         if cross:
@@ -159,7 +162,7 @@ class Attention(nn.Module):
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=is_causal,
                 dropout_p=self.dropout if self.training else 0.0,
-                enable_gqa=self.n_kv_head != self.n_head,
+                enable_gqa=self.n_kv_head != self.n_head, scale=self.scale,
             )
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
         return dropout(self.proj(y), self.dropout, self.training), weights
@@ -217,7 +220,7 @@ class Attention(nn.Module):
         if groups > 1:
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         # one [B, H, T, S] buffer: scale q first, mask in place
-        scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
+        scores = (q * self.scale) @ k.transpose(-2, -1)
         if is_causal:
             T, S = scores.shape[-2:]
             mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
@@ -261,12 +264,12 @@ class Block(nn.Module):
     BERT). Parallel residual: ``x + attn(norm1(x)) + ffn(norm2(x))`` (GPT-NeoX).
     """
 
-    def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False):
+    def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False, layer: int = 0):
         super().__init__()
         self.pre_norm, self.has_cross = cfg.norm_position == "pre", cross
         self.parallel = cfg.parallel_residual
         self.attn_norm = make_norm(cfg)
-        self.attn = Attention(cfg, causal=causal)
+        self.attn = Attention(cfg, causal=causal, layer=layer)
         if cross:
             self.cross_norm = make_norm(cfg)
             self.cross_attn = Attention(cfg, causal=False, cross=True)
