@@ -80,6 +80,10 @@ _HELP = {
     "window_pattern": "Which layers attend within sliding_window, as letters repeated over "
     "the layers: w = windowed, f = full attention (GPT-Neo: fw, alternating from a full "
     "layer); empty: every layer windowed.",
+    "sublayer_norm": "Also normalise each sublayer's output before it joins the residual "
+    "(Gemma 3: four norms per block).",
+    "rope_local_theta": "RoPE base of the layers with a sliding window (Gemma 3: 10,000, "
+    "against rope_theta 1,000,000 in its full layers); default: rope_theta.",
     "attn_scale": "Multiplier of the query-key scores before the softmax; default "
     "1/sqrt(head size). GPT-Neo: 1 (unscaled).",
     "init_std": "Standard deviation of the normal weight initialisation.",
@@ -147,6 +151,8 @@ class ModelConfig:
     sliding_window: int | None = None
     window_pattern: str = ""
     attn_scale: float | None = None
+    sublayer_norm: bool = False
+    rope_local_theta: float | None = None
     lm_head: bool = True
     embed_scale: float = 1.0
     name: str = field(default="", compare=False)
@@ -333,6 +339,16 @@ class ModelConfig:
         if self.attn_scale is not None and not self.attn_scale > 0:
             _fail("attn_scale", self.attn_scale, "must be positive, or None for "
                   "1/sqrt(head size)")
+        if self.rope_local_theta is not None and (
+                not self.rope_local_theta > 0 or self.pos_encoding != "rope"
+                or self.sliding_window is None):
+            _fail("rope_local_theta", self.rope_local_theta, "must be positive, with "
+                  "pos_encoding='rope' and a sliding_window (it is the windowed layers' RoPE "
+                  "base); or None for rope_theta everywhere", ("pos_encoding", "sliding_window"))
+        if self.sublayer_norm and (self.family != "gpt" or self.norm_position != "pre"
+                                   or self.parallel_residual):
+            _fail("sublayer_norm", True, "needs family='gpt', norm_position='pre' and no "
+                  "parallel_residual", ("family", "norm_position", "parallel_residual"))
         if not self.lm_head and (self.n_labels or self.family == "seq2seq"):
             _fail("lm_head", False, "means a bare gpt or bert body: it needs n_labels=0 and "
                   "is not available for seq2seq", ("n_labels", "family"))

@@ -157,7 +157,7 @@ def _ffn(cfg: ModelConfig) -> int:
 
 def _block(cfg: ModelConfig, cross: bool) -> int:
     # cross-attention has the same matrices as self-attention (q, k, v, out), split differently
-    return (_attention(cfg) + _ffn(cfg) + 2 * _norm(cfg)
+    return (_attention(cfg) + _ffn(cfg) + (4 if cfg.sublayer_norm else 2) * _norm(cfg)
             + (_attention(cfg) + _norm(cfg) if cross else 0))
 
 

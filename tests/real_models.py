@@ -69,6 +69,8 @@ FAMILIES = {
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"rotary_pct": 0.25}),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 32}),
     "gpt_neo": ("GPTNeoConfig", "GPTNeoForCausalLM", {}),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM",
+               {"head_dim": 32, "sliding_window": 4, "sliding_window_pattern": 2}),
 }
 # GPT-Neo names its sizes differently; a full and a local layer, with a window the prompts pass
 NEO_SHAPE = dict(hidden_size=64, intermediate_size=96, num_layers=2, num_heads=4,

@@ -41,6 +41,13 @@ BASE = dict(family="gpt", vocab_size=40, context_length=16, n_layer=1, n_head=4,
     (dict(attn_scale=0.0), "attn_scale.*positive"),
     (dict(attn_scale=-1.0), "attn_scale.*positive"),
     (dict(attn_scale="1"), "attn_scale must be float"),
+    (dict(rope_local_theta=1e4), "rope_local_theta.*sliding_window"),
+    (dict(sliding_window=4, rope_local_theta=-1.0), "rope_local_theta.*positive"),
+    (dict(sliding_window=4, pos_encoding="learned", rope_local_theta=1e4),
+     "rope_local_theta.*pos_encoding='rope'"),
+    (dict(sublayer_norm=True, norm_position="post"), "sublayer_norm.*norm_position='pre'"),
+    (dict(sublayer_norm=True, family="bert"), "sublayer_norm.*family='gpt'"),
+    (dict(sublayer_norm=True, parallel_residual=True), "sublayer_norm.*parallel_residual"),
 ])
 def test_bad_knobs_name_the_field_and_the_fix(changes, named):
     with pytest.raises(ConfigError, match=named):
@@ -115,11 +122,45 @@ def test_attn_scale_multiplies_the_scores():
     torch.testing.assert_close(explicit, model(ids).logits)
 
 
+def test_windowed_layers_rotate_with_their_own_rope_base():
+    cfg = ModelConfig(**{**BASE, "n_layer": 2, "sliding_window": 16, "window_pattern": "wf",
+                         "rope_local_theta": 100.0})
+    model = llmlab.build_model(cfg, seed=0).eval()
+    assert [b.attn.rope_kind for b in model.decoder.blocks] == ["local", "full"]
+    rope = model._rope(None, 8)
+    plain = cfg.replace(rope_theta=100.0, rope_local_theta=None)
+    slow = llmlab.build_model(plain, seed=0)._rope(None, 8)
+    torch.testing.assert_close(rope["local"], slow)  # the windowed layer's tables: base 100
+    assert not torch.allclose(rope["full"][1], slow[1])
+    # the window covers all 8 tokens: only the base tells the two layers apart
+    same_base = llmlab.build_model(cfg.replace(rope_local_theta=None), seed=0).eval()
+    ids = torch.arange(8)[None]
+    with torch.no_grad():
+        assert not torch.allclose(model(ids).logits, same_base(ids).logits)
+
+
+def test_sublayer_norms_normalise_each_sublayer_output():
+    cfg = ModelConfig(**{**BASE, "sublayer_norm": True, "norm": "rmsnorm"})
+    model = llmlab.build_model(cfg, seed=0).eval()
+    block = model.decoder.blocks[0]
+    seen = {}
+    block.attn_out_norm.register_forward_hook(lambda m, i, o: seen.setdefault("attn", i[0]))
+    block.ffn_out_norm.register_forward_hook(lambda m, i, o: seen.setdefault("ffn", i[0]))
+    x = torch.randn(1, 5, 32)
+    with torch.no_grad():
+        attn_out, _ = block.attn(block.attn_norm(x))
+        y, _, _ = block(x)
+        mid = x + block.attn_out_norm(attn_out)
+        expected = mid + block.ffn_out_norm(block.ffn(block.ffn_norm(mid)))
+    torch.testing.assert_close(seen["attn"], attn_out)
+    torch.testing.assert_close(y, expected)
+
+
 def test_the_schema_shows_the_knobs_with_help_and_bounds():
     props = ModelConfig.json_schema()["properties"]
     for name in ("qkv_bias", "mlp_bias", "head_size", "rotary_fraction", "rope_scaling",
                  "parallel_residual", "qk_norm", "sliding_window", "embed_scale", "lm_head",
-                 "window_pattern", "attn_scale"):
+                 "window_pattern", "attn_scale", "sublayer_norm", "rope_local_theta"):
         assert props[name]["description"], name
     assert props["rope_scaling"]["enum"] == ["none", "linear", "llama3"]
     assert props["rotary_fraction"]["maximum"] == 1

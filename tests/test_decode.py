@@ -39,6 +39,10 @@ ARCHITECTURES = [
     dict(pos_encoding="rope", sliding_window=4, n_kv_head=2),
     # GPT-Neo: unscaled scores, full and windowed layers in turn, no q/k/v biases
     dict(attn_scale=1.0, sliding_window=3, window_pattern="fw", qkv_bias=False),
+    # Gemma 3: four norms per block, qk-norm, windowed layers with their own RoPE base
+    dict(pos_encoding="rope", sublayer_norm=True, qk_norm=True, sliding_window=3,
+         window_pattern="wf", rope_local_theta=100.0, norm="rmsnorm", activation="geglu",
+         attn_scale=0.3, n_kv_head=2, bias=False),
     dict(pos_encoding="rope", activation="geglu", embed_scale=5.6, head_size=16, norm="rmsnorm",
          bias=False),
 ]

@@ -38,13 +38,14 @@ KNOBS = [
     dict(rope_scaling="llama3", rope_factor=8.0, rope_original_context=8),
     dict(activation="geglu", embed_scale=5.0),
     dict(sliding_window=4, window_pattern="wf", attn_scale=1.0, qkv_bias=False),
+    dict(sublayer_norm=True, qk_norm=True, sliding_window=4, rope_local_theta=500.0),
 ]
 
 
 @pytest.mark.parametrize("family", ["gpt", "bert", "seq2seq"])
 @pytest.mark.parametrize("knobs", KNOBS)
 def test_param_count_is_exact_for_the_real_model_knobs(family, knobs):
-    if family != "gpt" and ("parallel_residual" in knobs
+    if family != "gpt" and ("parallel_residual" in knobs or "sublayer_norm" in knobs
                             or ("sliding_window" in knobs and family == "bert")):
         return  # refused by the config (tests/test_config.py)
     for labels in (0, 3) if family != "seq2seq" else (0,):

@@ -1,5 +1,5 @@
 """Real-model families in llmlab: Llama, Mistral, Qwen2, Qwen3 (SmolLM2 is Llama), GPT-NeoX,
-Gemma and GPT-Neo (the TinyStories models).
+Gemma, Gemma 3 and GPT-Neo (the TinyStories models).
 
 Tiny random models built with transformers and saved with ``save_pretrained`` are loaded by
 ``llmlab.load`` and compared with transformers on the same inputs: logits, every layer's
@@ -44,6 +44,7 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
         "gpt_neox": (transformers.GPTNeoXConfig, transformers.GPTNeoXForCausalLM),
         "gemma": (transformers.GemmaConfig, transformers.GemmaForCausalLM),
         "gpt_neo": (transformers.GPTNeoConfig, transformers.GPTNeoForCausalLM),
+        "gemma3_text": (transformers.Gemma3TextConfig, transformers.Gemma3ForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
         "gpt_neox-classifier": (transformers.GPTNeoXConfig,
@@ -55,6 +56,10 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
     shape = {"gpt_neox": NEOX_SHAPE, "gpt_neo": NEO_SHAPE}.get(kind.partition("-")[0], SHAPE)
     cfg = config_cls(**{**shape, **changes}, attn_implementation="eager")
     model = model_cls(cfg).eval()
+    with torch.no_grad():  # norms off their init (Gemma's are zero): a misplaced one shows
+        for name, param in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                param.add_(0.3 * torch.randn_like(param))
     model.save_pretrained(folder)
     return model
 
@@ -73,6 +78,9 @@ VARIANTS = {
     "qwen2": ("qwen2", {}),
     "qwen3": ("qwen3", {"head_dim": 32}),
     "gemma": ("gemma", {"head_dim": 32}),
+    # a windowed layer (RoPE base 10,000) and a full one (5,000), four norms per block
+    "gemma3": ("gemma3_text", {"head_dim": 32, "sliding_window": 4, "sliding_window_pattern": 2,
+                               "query_pre_attn_scalar": 24}),
     "pythia": ("gpt_neox", {"rope_parameters": {"rope_type": "default", "rope_theta": 5000.0,
                                                  "partial_rotary_factor": 0.25}}),
     "neox-sequential": ("gpt_neox", {"use_parallel_residual": False,
@@ -209,6 +217,8 @@ def test_the_knobs_arrive_in_the_config(pair):
                         "qkv_bias": False, "pos_encoding": "learned"},
         "neo-all-local": {"sliding_window": 5, "window_pattern": ""},
         "qwen2-window-layers": {"sliding_window": 4, "window_pattern": "fw"},
+        "gemma3": {"sublayer_norm": True, "qk_norm": True, "attn_scale": 24 ** -0.5,
+                   "sliding_window": 4, "window_pattern": "wf", "rope_local_theta": 10000.0},
     }.get(variant, {})
     assert {key: getattr(cfg, key) for key in expected} == expected
     assert ours.num_params() == cfg.estimate().params
@@ -234,10 +244,42 @@ def test_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
         llmlab.load(tmp_path)
 
 
+def test_a_gemma3_config_from_before_layer_types_windows_the_same_layers(tmp_path):
+    # the Hub's Gemma 3 configs were written with sliding_window_pattern and
+    # rope_local_base_freq, before transformers named each layer's kind
+    theirs = _build("gemma3_text", tmp_path, head_dim=32, sliding_window=4,
+                    sliding_window_pattern=2, query_pre_attn_scalar=24)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("layer_types")
+    rope = config.pop("rope_parameters")
+    config.update(sliding_window_pattern=2, rope_theta=rope["full_attention"]["rope_theta"],
+                  rope_local_base_freq=rope["sliding_attention"]["rope_theta"])
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    ours, _ = llmlab.load(tmp_path)
+    assert (ours.config.window_pattern, ours.config.rope_local_theta) == ("wf", 10000.0)
+    ids = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"final_logit_softcapping": 30.0}, "final_logit_softcapping=30.0"),
+    ({"attn_logit_softcapping": 50.0}, "attn_logit_softcapping=50.0"),
+    ({"use_bidirectional_attention": True}, "use_bidirectional_attention=True"),
+])
+def test_gemma3_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
+    _build("gemma3_text", tmp_path, head_dim=32)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(changes)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"Gemma 3 variant.*{named}"):
+        llmlab.load(tmp_path)
+
+
 def test_supported_lists_every_model_type_with_what_is_checked():
     table = llmlab.interop.supported()
     rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
     assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gemma",
-            "gpt_neo"} <= set(rows)
+            "gpt_neo", "gemma3_text"} <= set(rows)
     assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
     assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]

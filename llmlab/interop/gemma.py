@@ -1,15 +1,22 @@
-"""Gemma checkpoints (``model_type`` "gemma") -> llmlab ``GPT`` models.
+"""Gemma and Gemma 3 checkpoints (``model_type`` "gemma", "gemma3_text") -> llmlab ``GPT``
+models.
 
 Gemma is Llama with three differences, each a ``ModelConfig`` field or a weight rule: the
 feed-forward gate is tanh-GELU (``activation="geglu"``), token embeddings are multiplied by
 sqrt(hidden_size) before the first block (``embed_scale``; the tied head uses the table
 unscaled), and its RMSNorm weights are stored as offsets from one (the norm multiplies by
 ``1 + w``), which become plain weights here. Heads are wider than hidden_size / heads
-(``head_dim`` 256: ``head_size``). Gemma 2 and 3 (soft-capping, extra norms, alternating
-windows) are not supported.
+(``head_dim`` 256: ``head_size``).
+
+Gemma 3's text models (270M, 1B) add four things: a norm on each sublayer's output too
+(``sublayer_norm``: four norms per block), per-head RMSNorm of queries and keys
+(``qk_norm``), scores scaled by ``query_pre_attn_scalar ** -0.5`` (``attn_scale``), and five
+windowed layers to one full one (``sliding_window``, ``window_pattern``) whose RoPE base is
+10,000 against the full layers' 1,000,000 (``rope_local_theta``). Gemma 2 (soft-capped
+scores and logits) is not supported, nor the image-text ``gemma3`` checkpoints.
 
 >>> from llmlab.interop import load_hf                 # doctest: +SKIP
->>> model, tok = load_hf("google/gemma-2b")             # doctest: +SKIP
+>>> model, tok = load_hf("google/gemma-3-270m")         # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from llmlab.interop import llama
 from llmlab.interop._hf import Rule, config_value
 from llmlab.interop.llama import canonical_names, ignorable, mismatch_hint
 
-MODEL_TYPE = "gemma"
-CHECKED = ("logits", "eager attention", "greedy generate (batch 1, left-padded 4)")
+MODEL_TYPES = ("gemma", "gemma3_text")
+CHECKED = ("logits", "eager attention", "greedy generate (batch 1, left-padded 4)",
+           "every llmlab tool")
 __all__ = ["canonical_names", "headless", "ignorable", "mismatch_hint", "model_config", "rules"]
 _GATES = ("gelu_pytorch_tanh", "gelu_tanh", "gelu")  # Gemma's configs name the tanh GELU so
 
@@ -38,8 +46,49 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
                               f"{', '.join(map(repr, _GATES))} (the tanh-GELU gate).")
     as_llama = {**hf, "hidden_act": "silu", "tie_word_embeddings":
                 hf.get("tie_word_embeddings", True)}
+    if hf.get("model_type") == "gemma3_text" and "layer_types" not in hf:
+        as_llama["layer_types"] = _gemma3_layer_types(hf)
     cfg = llama.model_config(as_llama, n_labels=n_labels, name=name)
-    return cfg.replace(activation="geglu", embed_scale=math.sqrt(cfg.d_model))
+    cfg = cfg.replace(activation="geglu", embed_scale=math.sqrt(cfg.d_model))
+    return _gemma3(hf, cfg) if hf.get("model_type") == "gemma3_text" else cfg
+
+
+def _gemma3(hf: dict[str, Any], cfg: ModelConfig) -> ModelConfig:
+    """Gemma 3's knobs on top of the Gemma config."""
+    bad = [f"{key}={hf[key]!r} (llmlab needs {needed!r}: {why})"
+           for key, needed, why in (
+               ("attn_logit_softcapping", None, "scores without soft-capping"),
+               ("final_logit_softcapping", None, "logits without soft-capping"),
+               ("use_bidirectional_attention", False, "causal attention"))
+           if hf.get(key, needed) != needed]
+    local = _local_rope(hf)
+    if local.get("rope_type", "default") != "default":
+        bad.append(f"sliding_attention rope_type={local['rope_type']!r} (llmlab needs "
+                   "'default' in the windowed layers)")
+    if bad:
+        raise CheckpointError("this Gemma 3 variant cannot be loaded into llmlab's GPT yet: "
+                              + "; ".join(bad) + ".")
+    scalar = config_value(hf, "query_pre_attn_scalar", 256, (int, float))
+    theta = float(local.get("rope_theta", hf.get("rope_local_base_freq", 10000.0)))
+    windowed = cfg.sliding_window is not None and theta != cfg.rope_theta
+    return cfg.replace(qk_norm=True, sublayer_norm=True, attn_scale=float(scalar) ** -0.5,
+                       rope_local_theta=theta if windowed else None)
+
+
+def _gemma3_layer_types(hf: dict[str, Any]) -> list[str]:
+    """Configs written before ``layer_types`` existed give ``sliding_window_pattern``: every
+    such layer full, the others windowed (6: five windowed layers, then a full one)."""
+    every = config_value(hf, "sliding_window_pattern", 6, int)
+    layers = config_value(hf, "num_hidden_layers", 26, int)
+    return ["full_attention" if (i + 1) % every == 0 else "sliding_attention"
+            for i in range(layers)]
+
+
+def _local_rope(hf: dict[str, Any]) -> dict[str, Any]:
+    params = hf.get("rope_parameters")
+    if isinstance(params, dict) and isinstance(params.get("sliding_attention"), dict):
+        return params["sliding_attention"]
+    return {}
 
 
 def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
@@ -49,11 +98,28 @@ def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
 
 
 def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
-    """Llama's rules, with every RMSNorm weight read as ``1 + w``."""
+    """Llama's rules, with every RMSNorm weight read as ``1 + w``; with Gemma 3's four norms
+    per block, the feed-forward's input norm is ``pre_feedforward_layernorm`` and the two
+    output norms are ``post_attention_layernorm`` and ``post_feedforward_layernorm``."""
+    out = llama.rules(cfg, new_head=new_head)
+    if cfg.sublayer_norm:
+        out = [_gemma3_norms(rule) for rule in out]
+        out += [Rule(f"decoder.blocks.{i}.{ours}.weight",
+                     (f"{llama.PREFIX}layers.{i}.{theirs}.weight",))
+                for i in range(cfg.n_layer)
+                for ours, theirs in (("attn_out_norm", "post_attention_layernorm"),
+                                     ("ffn_out_norm", "post_feedforward_layernorm"))]
     return [dataclasses.replace(rule, layout="plus_one") if _is_norm(rule.target) else rule
-            for rule in llama.rules(cfg, new_head=new_head)]
+            for rule in out]
+
+
+def _gemma3_norms(rule: Rule) -> Rule:
+    if not rule.target.endswith(".ffn_norm.weight"):
+        return rule
+    source = rule.sources[0].replace("post_attention_layernorm", "pre_feedforward_layernorm")
+    return dataclasses.replace(rule, sources=(source,))
 
 
 def _is_norm(target: str) -> bool:
     return target.endswith(("attn_norm.weight", "ffn_norm.weight", "decoder.norm.weight",
-                            "q_norm.weight", "k_norm.weight"))
+                            "q_norm.weight", "k_norm.weight", "_out_norm.weight"))

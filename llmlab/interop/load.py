@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # config.json "model_type" -> the module that converts that family
 FAMILIES: dict[str, ModuleType] = {
     gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert, gpt_neo.MODEL_TYPE: gpt_neo,
-    gpt_neox.MODEL_TYPE: gpt_neox, gemma.MODEL_TYPE: gemma,
+    gpt_neox.MODEL_TYPE: gpt_neox, **dict.fromkeys(gemma.MODEL_TYPES, gemma),
     **dict.fromkeys(llama.MODEL_TYPES, llama)}
 
 

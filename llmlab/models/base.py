@@ -17,7 +17,14 @@ from torch import Tensor, nn
 from llmlab.config import ModelConfig
 from llmlab.errors import InputError
 from llmlab.models.cache import KVCache
-from llmlab.models.layers import Block, dropout, make_norm, rope_tables, sinusoidal_table
+from llmlab.models.layers import (
+    Block,
+    Rope,
+    dropout,
+    make_norm,
+    rope_tables,
+    sinusoidal_table,
+)
 
 
 @dataclass
@@ -98,7 +105,7 @@ class Stack(nn.Module):
         x: Tensor,
         *,
         mask: Tensor | None,
-        rope: tuple[Tensor, Tensor] | None,
+        rope: Rope | None,
         context: Tensor | None = None,
         context_mask: Tensor | None = None,
         need_weights: bool = False,
@@ -150,6 +157,11 @@ class TransformerModel(nn.Module):
             cos, sin = rope_tables(cfg, cfg.context_length)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
+        if cfg.rope_local_theta is not None:  # the windowed layers' own base, never scaled
+            local = cfg.replace(rope_theta=cfg.rope_local_theta, rope_scaling="none")
+            cos, sin = rope_tables(local, cfg.context_length)
+            self.register_buffer("rope_cos_local", cos, persistent=False)
+            self.register_buffer("rope_sin_local", sin, persistent=False)
 
     # --------------------------------------------------------------- public helpers
     def num_params(self) -> int:
@@ -202,13 +214,17 @@ class TransformerModel(nn.Module):
                 "load the checkpoint of its language model.")
 
     # --------------------------------------------------------------- shared pieces
-    def _rope(self, positions: Tensor | None, T: int) -> tuple[Tensor, Tensor] | None:
-        """cos/sin for the positions: ``[T, D]``, or ``[B, 1, T, D]`` for per-row positions."""
+    def _rope(self, positions: Tensor | None, T: int) -> Rope | None:
+        """cos/sin for the positions: ``[T, D]``, or ``[B, 1, T, D]`` for per-row positions;
+        one pair per kind of layer ("full", "local") where the windowed layers have their own
+        RoPE base (``rope_local_theta``)."""
         if self.config.pos_encoding != "rope":
             return None
-        if positions is None:
-            return self.rope_cos[:T], self.rope_sin[:T]
-        return self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        full = _rows(self.rope_cos, self.rope_sin, positions, T)
+        if self.config.rope_local_theta is None:
+            return full
+        return {"full": full, "local": _rows(self.rope_cos_local, self.rope_sin_local,
+                                              positions, T)}
 
     def _positions(self, attention_mask: Tensor | None, T: int, past: int) -> Tensor | None:
         """Positions of the new tokens: None (0 .. T-1) in the plain case; with padding, each
@@ -339,3 +355,9 @@ def token_loss(logits: Tensor, targets: Tensor | None) -> Tensor | None:
     return F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100
     )
+
+
+def _rows(cos: Tensor, sin: Tensor, positions: Tensor | None, T: int) -> tuple[Tensor, Tensor]:
+    if positions is None:
+        return cos[:T], sin[:T]
+    return cos[positions].unsqueeze(1), sin[positions].unsqueeze(1)

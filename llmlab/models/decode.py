@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from llmlab.models.base import Stack, self_attention_mask
 from llmlab.models.cache import KVCache
 from llmlab.models.gpt import GPT
-from llmlab.models.layers import Attention, Block, FeedForward, apply_rope
+from llmlab.models.layers import Attention, Block, FeedForward, Rope, apply_rope, layer_rope
 
 
 def decode_plan(model: nn.Module) -> DecodePlan | None:
@@ -69,7 +69,9 @@ def _eligible(model: nn.Module) -> bool:
     stack = model.decoder
     parts = [stack, stack.norm]
     for block in stack.blocks:
-        parts += [block, block.attn, block.ffn, block.attn_norm, block.ffn_norm]
+        parts += [block, block.attn, block.ffn, block.attn_norm, block.ffn_norm,
+                  *(getattr(block, name) for name in ("attn_out_norm", "ffn_out_norm")
+                    if hasattr(block, name))]
     return all(_computes_as_replicated(part) for part in parts)
 
 
@@ -188,16 +190,24 @@ class _Layer:
         self.n_head, self.n_kv_head, self.head_dim = attn.n_head, attn.n_kv_head, attn.head_dim
         self.scale = attn.scale
         self.activate = ffn.activate
+        self.rope_kind = attn.rope_kind
+        # Gemma 3's norms of each sublayer's output, where the block has them
+        self.attn_out = _norm(block.attn_out_norm) if hasattr(block, "attn_out_norm") else None
+        self.ffn_out = _norm(block.ffn_out_norm) if hasattr(block, "ffn_out_norm") else None
 
     def __call__(self, x: Tensor, index: int, cache: KVCache, mask: Tensor | None,
-                 rope: tuple[Tensor, Tensor] | None) -> Tensor:
+                 rope: Rope | None) -> Tensor:
         h = self.attn_norm(x) if self.pre_norm else x
-        out = self._attend(h, index, cache, mask, rope)
+        out = self._attend(h, index, cache, mask, layer_rope(rope, self.rope_kind))
+        if self.attn_out is not None:
+            out = self.attn_out(out)
         if self.parallel:
             return x + out + self.down(self.activate(self.fc(self.ffn_norm(x))))
         x = x + out if self.pre_norm else self.attn_norm(x + out)
         h = self.ffn_norm(x) if self.pre_norm else x
         out = self.down(self.activate(self.fc(h)))
+        if self.ffn_out is not None:
+            out = self.ffn_out(out)
         return x + out if self.pre_norm else self.ffn_norm(x + out)
 
     def _attend(self, h: Tensor, index: int, cache: KVCache, mask: Tensor | None,

@@ -89,6 +89,16 @@ def rope_tables(cfg: ModelConfig, length: int) -> tuple[Tensor, Tensor]:
     return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-angles, angles], dim=-1).sin()
 
 
+#: RoPE tables as the model hands them to its blocks: one (cos, signed sin) pair, or one per
+#: kind of layer ({"full": ..., "local": ...}) where windowed layers have their own base
+Rope = tuple[Tensor, Tensor] | dict[str, tuple[Tensor, Tensor]]
+
+
+def layer_rope(rope: Rope | None, kind: str) -> tuple[Tensor, Tensor] | None:
+    """The (cos, signed sin) pair of a layer of ``kind`` ("full" or "local")."""
+    return rope[kind] if isinstance(rope, dict) else rope
+
+
 def apply_rope(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
     """Rotate pairs (i, i + R/2) of the first R = ``cos.shape[-1]`` dimensions of
     ``x [B, H, T, D]`` by position-dependent angles; the other D - R pass unchanged.
@@ -117,6 +127,7 @@ class Attention(nn.Module):
         # a window narrows causal self-attention only: an encoder sees its whole input
         self.window = cfg.layer_window(layer) if causal and not cross else None
         self.scale = cfg.score_scale
+        self.rope_kind = "local" if self.window and cfg.rope_local_theta else "full"
         q_width, kv_width = self.n_head * self.head_dim, self.n_kv_head * self.head_dim
         bias = cfg.attention_bias
         if cross:
@@ -135,7 +146,7 @@ class Attention(nn.Module):
         *,
         context: Tensor | None = None,
         mask: Tensor | None = None,
-        rope: tuple[Tensor, Tensor] | None = None,
+        rope: Rope | None = None,
         need_weights: bool = False,
         cache: LayerCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
@@ -167,12 +178,12 @@ class Attention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
         return dropout(self.proj(y), self.dropout, self.training), weights
 
-    def position(self, q: Tensor, k: Tensor,
-                 rope: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+    def position(self, q: Tensor, k: Tensor, rope: Rope | None) -> tuple[Tensor, Tensor]:
         """Queries and keys ``[B, n, T, D]`` made ready to score: each head normalised
         (``qk_norm``), then rotated by their positions (RoPE). The decode plan calls it too."""
         if hasattr(self, "q_norm"):
             q, k = self.q_norm(q), self.k_norm(k)
+        rope = layer_rope(rope, self.rope_kind)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         return q, k
@@ -261,7 +272,8 @@ class Block(nn.Module):
     """One transformer layer: self-attention, optional cross-attention, feed-forward.
 
     Pre-norm: ``x + f(norm(x))`` (GPT-2). Post-norm: ``norm(x + f(x))`` (original Transformer,
-    BERT). Parallel residual: ``x + attn(norm1(x)) + ffn(norm2(x))`` (GPT-NeoX).
+    BERT). Parallel residual: ``x + attn(norm1(x)) + ffn(norm2(x))`` (GPT-NeoX). With
+    ``sublayer_norm``: ``x + out_norm(f(norm(x)))`` (Gemma 3).
     """
 
     def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool = False, layer: int = 0):
@@ -275,13 +287,15 @@ class Block(nn.Module):
             self.cross_attn = Attention(cfg, causal=False, cross=True)
         self.ffn_norm = make_norm(cfg)
         self.ffn = FeedForward(cfg)
+        if cfg.sublayer_norm:
+            self.attn_out_norm, self.ffn_out_norm = make_norm(cfg), make_norm(cfg)
 
     def forward(
         self,
         x: Tensor,
         *,
         mask: Tensor | None = None,
-        rope: tuple[Tensor, Tensor] | None = None,
+        rope: Rope | None = None,
         context: Tensor | None = None,
         context_mask: Tensor | None = None,
         need_weights: bool = False,
@@ -290,6 +304,8 @@ class Block(nn.Module):
         """``x [B, T, C]`` -> ``(x, self-attention weights, cross-attention weights)``."""
         out, self_weights = self.attn(self._sublayer_input(x, self.attn_norm), mask=mask,
                                       rope=rope, need_weights=need_weights, cache=cache)
+        if hasattr(self, "attn_out_norm"):
+            out = self.attn_out_norm(out)
         if self.parallel:
             return x + out + self.ffn(self.ffn_norm(x)), self_weights, None
         x = self._residual(x, out, self.attn_norm)
@@ -300,6 +316,8 @@ class Block(nn.Module):
                 need_weights=need_weights, cache=cache)
             x = self._residual(x, out, self.cross_norm)
         out = self.ffn(self._sublayer_input(x, self.ffn_norm))
+        if hasattr(self, "ffn_out_norm"):
+            out = self.ffn_out_norm(out)
         return self._residual(x, out, self.ffn_norm), self_weights, cross_weights
 
     def _sublayer_input(self, x: Tensor, norm: nn.Module) -> Tensor:
