@@ -80,6 +80,14 @@ def test_table_is_readable_at_the_sidebars_default_width(lab: Lab, root: Path) -
            .to_dicts() if r["name"] == "03-attention"}
     assert {name for name in shown if name.startswith("03-attention")} == ids
     assert panel.locator("tbody td[data-col=params]").first.inner_text().endswith("k")
+    # headers cannot line up over four-line rows: each value carries its own label, and the
+    # headers are one wrapped line of sort buttons
+    labels = panel.locator("tbody tr").first.evaluate("""tr => Object.fromEntries(
+      [...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col,
+        getComputedStyle(td, '::before').content]))""")
+    assert labels["train_loss"] == '"train loss"' and labels["steps"] == '"steps"'
+    assert labels["params"] == '"params"' and labels["name"] == "none"
+    assert panel.locator("thead tr").evaluate("tr => getComputedStyle(tr).display") == "flex"
     screenshot(panel, "run-history-sidebar")
 
 
@@ -95,7 +103,9 @@ def test_table_stays_readable_when_the_sidebar_is_widened(lab: Lab) -> None:
                                ".clientWidth > 600")
     assert panel.locator("table").evaluate(LAYOUT_PROBLEMS) == []
     assert panel.locator("tbody tr").first.evaluate("tr => getComputedStyle(tr).display") == (
-        "table-row")  # one line per run when there is room
+        "table-row")  # one line per run when there is room, under the column headers
+    assert panel.locator("tbody td[data-col=steps]").first.evaluate(
+        "td => getComputedStyle(td, '::before').content") == "none"
     screenshot(panel, "run-history-wide")
 
 

@@ -276,7 +276,9 @@ export class RunTable {
           'td',
           {
             class: column.numeric ? 'llmlab-mod-numeric' : undefined,
-            'data-col': column.key
+            'data-col': column.key,
+            // the narrow layout names each value, since its headers cannot line up
+            'data-label': column.label
           },
           column.cell
             ? column.cell(run, shared)
