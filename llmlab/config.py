@@ -84,6 +84,9 @@ _HELP = {
     "(Gemma 3: four norms per block).",
     "rope_local_theta": "RoPE base of the layers with a sliding window (Gemma 3: 10,000, "
     "against rope_theta 1,000,000 in its full layers); default: rope_theta.",
+    "attn_softcap": "Attention scores pass through cap * tanh(score / cap) before the mask "
+    "(Gemma 2: 50); attention then runs as explicit matmuls, which the fused kernel cannot.",
+    "logit_softcap": "Output logits pass through cap * tanh(logit / cap) (Gemma 2: 30).",
     "attn_scale": "Multiplier of the query-key scores before the softmax; default "
     "1/sqrt(head size). GPT-Neo: 1 (unscaled).",
     "init_std": "Standard deviation of the normal weight initialisation.",
@@ -153,6 +156,8 @@ class ModelConfig:
     attn_scale: float | None = None
     sublayer_norm: bool = False
     rope_local_theta: float | None = None
+    attn_softcap: float | None = None
+    logit_softcap: float | None = None
     lm_head: bool = True
     embed_scale: float = 1.0
     name: str = field(default="", compare=False)
@@ -345,6 +350,13 @@ class ModelConfig:
             _fail("rope_local_theta", self.rope_local_theta, "must be positive, with "
                   "pos_encoding='rope' and a sliding_window (it is the windowed layers' RoPE "
                   "base); or None for rope_theta everywhere", ("pos_encoding", "sliding_window"))
+        for name in ("attn_softcap", "logit_softcap"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                _fail(name, getattr(self, name), "must be positive, or None for no cap")
+        if self.logit_softcap is not None and (self.n_labels or not self.lm_head
+                                               or self.family != "gpt"):
+            _fail("logit_softcap", self.logit_softcap, "applies to a gpt language-model head; "
+                  "leave it None for a classifier or a bare body", ("n_labels", "lm_head"))
         if self.sublayer_norm and (self.family != "gpt" or self.norm_position != "pre"
                                    or self.parallel_residual):
             _fail("sublayer_norm", True, "needs family='gpt', norm_position='pre' and no "

@@ -69,6 +69,9 @@ FAMILIES = {
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"rotary_pct": 0.25}),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 32}),
     "gpt_neo": ("GPTNeoConfig", "GPTNeoForCausalLM", {}),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM",
+               {"head_dim": 32, "sliding_window": 4, "attn_logit_softcapping": 50.0,
+                "final_logit_softcapping": 30.0}),  # Gemma 2's own caps
     "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM",
                {"head_dim": 32, "sliding_window": 4, "sliding_window_pattern": 2}),
 }

@@ -48,6 +48,10 @@ BASE = dict(family="gpt", vocab_size=40, context_length=16, n_layer=1, n_head=4,
     (dict(sublayer_norm=True, norm_position="post"), "sublayer_norm.*norm_position='pre'"),
     (dict(sublayer_norm=True, family="bert"), "sublayer_norm.*family='gpt'"),
     (dict(sublayer_norm=True, parallel_residual=True), "sublayer_norm.*parallel_residual"),
+    (dict(attn_softcap=0.0), "attn_softcap.*positive"),
+    (dict(logit_softcap=-3.0), "logit_softcap.*positive"),
+    (dict(logit_softcap=30.0, n_labels=2), "logit_softcap.*language-model head"),
+    (dict(logit_softcap=30.0, lm_head=False), "logit_softcap.*language-model head"),
 ])
 def test_bad_knobs_name_the_field_and_the_fix(changes, named):
     with pytest.raises(ConfigError, match=named):
@@ -156,11 +160,32 @@ def test_sublayer_norms_normalise_each_sublayer_output():
     torch.testing.assert_close(y, expected)
 
 
+def test_soft_caps_bound_scores_and_logits():
+    cfg = ModelConfig(**{**BASE, "attn_softcap": 0.05, "logit_softcap": 0.2})
+    model = llmlab.build_model(cfg, seed=0).eval()
+    uncapped = llmlab.build_model(cfg.replace(attn_softcap=None, logit_softcap=None), seed=0)
+    ids = torch.randint(0, 40, (1, 9), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(ids, return_attention=True)
+        fused = model(ids).logits  # no weights asked: the capped explicit path all the same
+        weights = out.attentions[0][0]
+        reference = uncapped.eval()(ids, return_attention=True).attentions[0][0]
+    assert out.logits.abs().max() < 0.2
+    torch.testing.assert_close(fused, out.logits)
+    # scores within (-0.05, 0.05): every causal weight within a factor e^0.1 of uniform
+    counts = torch.arange(1, 10, dtype=torch.float32)[:, None]
+    causal = torch.ones(9, 9).tril().bool()
+    ratio = (weights * counts)[:, causal]
+    assert ratio.max() < 1.11 and ratio.min() > 0.9
+    assert not torch.allclose(weights, reference)
+
+
 def test_the_schema_shows_the_knobs_with_help_and_bounds():
     props = ModelConfig.json_schema()["properties"]
     for name in ("qkv_bias", "mlp_bias", "head_size", "rotary_fraction", "rope_scaling",
                  "parallel_residual", "qk_norm", "sliding_window", "embed_scale", "lm_head",
-                 "window_pattern", "attn_scale", "sublayer_norm", "rope_local_theta"):
+                 "window_pattern", "attn_scale", "sublayer_norm", "rope_local_theta",
+                 "attn_softcap", "logit_softcap"):
         assert props[name]["description"], name
     assert props["rope_scaling"]["enum"] == ["none", "linear", "llama3"]
     assert props["rotary_fraction"]["maximum"] == 1

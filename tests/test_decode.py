@@ -43,6 +43,9 @@ ARCHITECTURES = [
     dict(pos_encoding="rope", sublayer_norm=True, qk_norm=True, sliding_window=3,
          window_pattern="wf", rope_local_theta=100.0, norm="rmsnorm", activation="geglu",
          attn_scale=0.3, n_kv_head=2, bias=False),
+    # Gemma 2: soft-capped scores (explicit attention in the plan too) and logits
+    dict(pos_encoding="rope", sublayer_norm=True, sliding_window=3, window_pattern="wf",
+         attn_softcap=0.5, logit_softcap=0.7, n_kv_head=2, norm="rmsnorm", bias=False),
     dict(pos_encoding="rope", activation="geglu", embed_scale=5.6, head_size=16, norm="rmsnorm",
          bias=False),
 ]

@@ -39,6 +39,7 @@ KNOBS = [
     dict(activation="geglu", embed_scale=5.0),
     dict(sliding_window=4, window_pattern="wf", attn_scale=1.0, qkv_bias=False),
     dict(sublayer_norm=True, qk_norm=True, sliding_window=4, rope_local_theta=500.0),
+    dict(attn_softcap=50.0),
 ]
 
 

@@ -45,6 +45,7 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
         "gemma": (transformers.GemmaConfig, transformers.GemmaForCausalLM),
         "gpt_neo": (transformers.GPTNeoConfig, transformers.GPTNeoForCausalLM),
         "gemma3_text": (transformers.Gemma3TextConfig, transformers.Gemma3ForCausalLM),
+        "gemma2": (transformers.Gemma2Config, transformers.Gemma2ForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
         "gpt_neox-classifier": (transformers.GPTNeoXConfig,
@@ -79,6 +80,9 @@ VARIANTS = {
     "qwen3": ("qwen3", {"head_dim": 32}),
     "gemma": ("gemma", {"head_dim": 32}),
     # a windowed layer (RoPE base 10,000) and a full one (5,000), four norms per block
+    # caps small enough to bend these small scores and logits
+    "gemma2": ("gemma2", {"head_dim": 32, "sliding_window": 4, "query_pre_attn_scalar": 24,
+                          "attn_logit_softcapping": 0.5, "final_logit_softcapping": 0.4}),
     "gemma3": ("gemma3_text", {"head_dim": 32, "sliding_window": 4, "sliding_window_pattern": 2,
                                "query_pre_attn_scalar": 24}),
     "pythia": ("gpt_neox", {"rope_parameters": {"rope_type": "default", "rope_theta": 5000.0,
@@ -217,6 +221,9 @@ def test_the_knobs_arrive_in_the_config(pair):
                         "qkv_bias": False, "pos_encoding": "learned"},
         "neo-all-local": {"sliding_window": 5, "window_pattern": ""},
         "qwen2-window-layers": {"sliding_window": 4, "window_pattern": "fw"},
+        "gemma2": {"sublayer_norm": True, "qk_norm": False, "attn_softcap": 0.5,
+                   "logit_softcap": 0.4, "sliding_window": 4, "window_pattern": "wf",
+                   "rope_local_theta": None},
         "gemma3": {"sublayer_norm": True, "qk_norm": True, "attn_scale": 24 ** -0.5,
                    "sliding_window": 4, "window_pattern": "wf", "rope_local_theta": 10000.0},
     }.get(variant, {})
@@ -263,16 +270,17 @@ def test_a_gemma3_config_from_before_layer_types_windows_the_same_layers(tmp_pat
 
 
 @pytest.mark.parametrize(("changes", "named"), [
-    ({"final_logit_softcapping": 30.0}, "final_logit_softcapping=30.0"),
-    ({"attn_logit_softcapping": 50.0}, "attn_logit_softcapping=50.0"),
     ({"use_bidirectional_attention": True}, "use_bidirectional_attention=True"),
+    ({"rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                          "sliding_attention": {"rope_type": "linear", "factor": 2.0,
+                                                "rope_theta": 1e4}}}, "rope_type='linear'"),
 ])
 def test_gemma3_options_llmlab_cannot_honour_are_named(tmp_path, changes, named):
     _build("gemma3_text", tmp_path, head_dim=32)
     config = json.loads((tmp_path / "config.json").read_text())
     config.update(changes)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=f"Gemma 3 variant.*{named}"):
+    with pytest.raises(CheckpointError, match=f"gemma3_text variant.*{named}"):
         llmlab.load(tmp_path)
 
 
@@ -280,6 +288,6 @@ def test_supported_lists_every_model_type_with_what_is_checked():
     table = llmlab.interop.supported()
     rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
     assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gemma",
-            "gpt_neo", "gemma3_text"} <= set(rows)
+            "gpt_neo", "gemma2", "gemma3_text"} <= set(rows)
     assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
     assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]

@@ -1,5 +1,5 @@
-"""Gemma and Gemma 3 checkpoints (``model_type`` "gemma", "gemma3_text") -> llmlab ``GPT``
-models.
+"""Gemma, Gemma 2 and Gemma 3 checkpoints (``model_type`` "gemma", "gemma2", "gemma3_text")
+-> llmlab ``GPT`` models.
 
 Gemma is Llama with three differences, each a ``ModelConfig`` field or a weight rule: the
 feed-forward gate is tanh-GELU (``activation="geglu"``), token embeddings are multiplied by
@@ -8,12 +8,13 @@ unscaled), and its RMSNorm weights are stored as offsets from one (the norm mult
 ``1 + w``), which become plain weights here. Heads are wider than hidden_size / heads
 (``head_dim`` 256: ``head_size``).
 
-Gemma 3's text models (270M, 1B) add four things: a norm on each sublayer's output too
-(``sublayer_norm``: four norms per block), per-head RMSNorm of queries and keys
-(``qk_norm``), scores scaled by ``query_pre_attn_scalar ** -0.5`` (``attn_scale``), and five
-windowed layers to one full one (``sliding_window``, ``window_pattern``) whose RoPE base is
-10,000 against the full layers' 1,000,000 (``rope_local_theta``). Gemma 2 (soft-capped
-scores and logits) is not supported, nor the image-text ``gemma3`` checkpoints.
+Gemma 2 adds a norm on each sublayer's output too (``sublayer_norm``: four norms per block),
+scores scaled by ``query_pre_attn_scalar ** -0.5`` (``attn_scale``), windowed and full layers
+in turn (``sliding_window``, ``window_pattern``), and soft-capped scores and logits
+(``attn_softcap``, ``logit_softcap``: ``cap * tanh(x / cap)``). Gemma 3's text models (270M,
+1B) drop the caps, normalise each head's queries and keys (``qk_norm``), and have five
+windowed layers to one full one, whose RoPE base is 10,000 against the full layers'
+1,000,000 (``rope_local_theta``). The image-text ``gemma3`` checkpoints are not supported.
 
 >>> from llmlab.interop import load_hf                 # doctest: +SKIP
 >>> model, tok = load_hf("google/gemma-3-270m")         # doctest: +SKIP
@@ -31,7 +32,9 @@ from llmlab.interop import llama
 from llmlab.interop._hf import Rule, config_value
 from llmlab.interop.llama import canonical_names, ignorable, mismatch_hint
 
-MODEL_TYPES = ("gemma", "gemma3_text")
+MODEL_TYPES = ("gemma", "gemma2", "gemma3_text")
+# how often a full layer comes, where a config predates ``layer_types``
+_FULL_EVERY = {"gemma2": 2, "gemma3_text": 6}
 CHECKED = ("logits", "eager attention", "greedy generate (batch 1, left-padded 4)",
            "every llmlab tool")
 __all__ = ["canonical_names", "headless", "ignorable", "mismatch_hint", "model_config", "rules"]
@@ -46,39 +49,44 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
                               f"{', '.join(map(repr, _GATES))} (the tanh-GELU gate).")
     as_llama = {**hf, "hidden_act": "silu", "tie_word_embeddings":
                 hf.get("tie_word_embeddings", True)}
-    if hf.get("model_type") == "gemma3_text" and "layer_types" not in hf:
-        as_llama["layer_types"] = _gemma3_layer_types(hf)
+    model_type = hf.get("model_type")
+    if model_type in _FULL_EVERY and "layer_types" not in hf:
+        as_llama["layer_types"] = _layer_types(hf, _FULL_EVERY[model_type])
     cfg = llama.model_config(as_llama, n_labels=n_labels, name=name)
     cfg = cfg.replace(activation="geglu", embed_scale=math.sqrt(cfg.d_model))
-    return _gemma3(hf, cfg) if hf.get("model_type") == "gemma3_text" else cfg
+    return _four_norms(hf, cfg) if model_type in _FULL_EVERY else cfg
 
 
-def _gemma3(hf: dict[str, Any], cfg: ModelConfig) -> ModelConfig:
-    """Gemma 3's knobs on top of the Gemma config."""
-    bad = [f"{key}={hf[key]!r} (llmlab needs {needed!r}: {why})"
-           for key, needed, why in (
-               ("attn_logit_softcapping", None, "scores without soft-capping"),
-               ("final_logit_softcapping", None, "logits without soft-capping"),
-               ("use_bidirectional_attention", False, "causal attention"))
-           if hf.get(key, needed) != needed]
+def _four_norms(hf: dict[str, Any], cfg: ModelConfig) -> ModelConfig:
+    """Gemma 2's and Gemma 3's knobs on top of the Gemma config."""
+    bad = []
+    if hf.get("use_bidirectional_attention", False):
+        bad.append("use_bidirectional_attention=True (llmlab needs False: causal attention)")
     local = _local_rope(hf)
     if local.get("rope_type", "default") != "default":
         bad.append(f"sliding_attention rope_type={local['rope_type']!r} (llmlab needs "
                    "'default' in the windowed layers)")
     if bad:
-        raise CheckpointError("this Gemma 3 variant cannot be loaded into llmlab's GPT yet: "
-                              + "; ".join(bad) + ".")
+        raise CheckpointError(f"this {hf.get('model_type')} variant cannot be loaded into "
+                              "llmlab's GPT yet: " + "; ".join(bad) + ".")
     scalar = config_value(hf, "query_pre_attn_scalar", 256, (int, float))
-    theta = float(local.get("rope_theta", hf.get("rope_local_base_freq", 10000.0)))
+    theta = float(local.get("rope_theta", hf.get("rope_local_base_freq", cfg.rope_theta)))
     windowed = cfg.sliding_window is not None and theta != cfg.rope_theta
-    return cfg.replace(qk_norm=True, sublayer_norm=True, attn_scale=float(scalar) ** -0.5,
-                       rope_local_theta=theta if windowed else None)
+    caps = [config_value(hf, key, None, (int, float, type(None)))
+            for key in ("attn_logit_softcapping", "final_logit_softcapping")]
+    return cfg.replace(
+        qk_norm=hf.get("model_type") == "gemma3_text", sublayer_norm=True,
+        attn_scale=float(scalar) ** -0.5, rope_local_theta=theta if windowed else None,
+        attn_softcap=None if caps[0] is None else float(caps[0]),
+        # a classifier's score head is not capped
+        logit_softcap=None if caps[1] is None or cfg.n_labels else float(caps[1]))
 
 
-def _gemma3_layer_types(hf: dict[str, Any]) -> list[str]:
-    """Configs written before ``layer_types`` existed give ``sliding_window_pattern``: every
-    such layer full, the others windowed (6: five windowed layers, then a full one)."""
-    every = config_value(hf, "sliding_window_pattern", 6, int)
+def _layer_types(hf: dict[str, Any], full_every: int) -> list[str]:
+    """Configs written before ``layer_types`` existed: every ``sliding_window_pattern``-th
+    layer full, the others windowed (Gemma 2: every second; Gemma 3: five windowed layers,
+    then a full one)."""
+    every = config_value(hf, "sliding_window_pattern", full_every, int)
     layers = config_value(hf, "num_hidden_layers", 26, int)
     return ["full_attention" if (i + 1) % every == 0 else "sliding_attention"
             for i in range(layers)]

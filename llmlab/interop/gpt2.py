@@ -193,7 +193,7 @@ def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
         "activation": tuple(EXPORT_ACTIVATIONS), "n_kv_head": (None, cfg.n_head),
         "head_size": (None, cfg.d_model // cfg.n_head), "parallel_residual": (False,),
         "qk_norm": (False,), "sliding_window": (None,), "lm_head": (True,),
-        "sublayer_norm": (False,),
+        "sublayer_norm": (False,), "attn_softcap": (None,), "logit_softcap": (None,),
         # GPT-2's scale_attn_weights=False is a scale of 1
         "attn_scale": (None, 1.0),
     }

@@ -252,5 +252,6 @@ def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
                "norm_position": ("pre",), "activation": ("swiglu",), "n_labels": (0,),
                "qkv_bias": (None,), "qk_norm": (False,), "parallel_residual": (False,),
                "rotary_fraction": (1.0,), "sliding_window": (None,), "embed_scale": (1.0,),
-               "attn_scale": (None,), "lm_head": (True,), "sublayer_norm": (False,)}
+               "attn_scale": (None,), "lm_head": (True,), "sublayer_norm": (False,),
+               "attn_softcap": (None,), "logit_softcap": (None,)}
     return config_gaps(cfg, allowed)

@@ -20,6 +20,7 @@ from llmlab.models.cache import KVCache
 from llmlab.models.layers import (
     Block,
     Rope,
+    SoftCap,
     dropout,
     make_norm,
     rope_tables,
@@ -199,7 +200,9 @@ class TransformerModel(nn.Module):
         """``(stack, output head, side, what it predicts)`` for the logit lens: the stack whose
         hidden states are read and the head that turns them into token logits."""
         self._check_lens_head()
-        return self.decoder, self.lm_head, "decoder", "next token"
+        cap = self.config.logit_softcap
+        head = nn.Sequential(self.lm_head, SoftCap(cap)) if cap else self.lm_head
+        return self.decoder, head, "decoder", "next token"
 
     def _check_lens_head(self) -> None:
         if self.config.n_labels:

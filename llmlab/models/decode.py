@@ -44,7 +44,15 @@ from torch import Tensor, nn
 from llmlab.models.base import Stack, self_attention_mask
 from llmlab.models.cache import KVCache
 from llmlab.models.gpt import GPT
-from llmlab.models.layers import Attention, Block, FeedForward, Rope, apply_rope, layer_rope
+from llmlab.models.layers import (
+    Attention,
+    Block,
+    FeedForward,
+    Rope,
+    apply_rope,
+    layer_rope,
+    soft_cap,
+)
 
 
 def decode_plan(model: nn.Module) -> DecodePlan | None:
@@ -191,6 +199,7 @@ class _Layer:
         self.scale = attn.scale
         self.activate = ffn.activate
         self.rope_kind = attn.rope_kind
+        self.explicit = attn._explicit if attn.softcap else None  # capped scores: no SDPA
         # Gemma 3's norms of each sublayer's output, where the block has them
         self.attn_out = _norm(block.attn_out_norm) if hasattr(block, "attn_out_norm") else None
         self.ffn_out = _norm(block.ffn_out_norm) if hasattr(block, "ffn_out_norm") else None
@@ -226,8 +235,11 @@ class _Layer:
             q, k = self.position(q, k, rope)
         k, v = cache.append(index, k, v)
         mask = self.window_mask(mask, 1, k.shape[2], h.device)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H,
-                                           scale=self.scale)
+        if self.explicit is not None:
+            y, _ = self.explicit(q, k, v, mask, False)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=K != H,
+                                               scale=self.scale)
         return self.out(y.reshape(B, H * D))
 
 
@@ -259,4 +271,6 @@ class DecodePlan:
         cache.advance(1)
         if self.pre_norm:
             x = self.stack_norm(x)
-        return self.head(x)
+        logits = self.head(x)
+        cap = self.model.config.logit_softcap
+        return soft_cap(logits, cap) if cap else logits

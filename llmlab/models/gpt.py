@@ -22,6 +22,7 @@ from llmlab.models.base import (
     token_loss,
 )
 from llmlab.models.cache import KVCache
+from llmlab.models.layers import soft_cap
 
 
 class GPT(TransformerModel):
@@ -86,6 +87,8 @@ class GPT(TransformerModel):
             loss = None if targets is None else F.cross_entropy(logits.float(), targets)
         elif self.config.lm_head:
             logits = self.lm_head(h if logits_to_keep is None else h[:, -logits_to_keep:])
+            if self.config.logit_softcap:
+                logits = soft_cap(logits, self.config.logit_softcap)
             loss = token_loss(logits, targets)
         else:
             logits, loss = None, headless_loss(targets)

@@ -99,6 +99,26 @@ def layer_rope(rope: Rope | None, kind: str) -> tuple[Tensor, Tensor] | None:
     return rope[kind] if isinstance(rope, dict) else rope
 
 
+def soft_cap(x: Tensor, cap: float) -> Tensor:
+    """``cap * tanh(x / cap)``: values squashed smoothly into (-cap, cap) (Gemma 2).
+
+    >>> soft_cap(torch.tensor([0.0, 100.0]), 30.0)
+    tensor([ 0.0000, 29.9232])
+    """
+    return torch.tanh(x / cap) * cap
+
+
+class SoftCap(nn.Module):
+    """:func:`soft_cap` as a module (a capped head for the logit lens)."""
+
+    def __init__(self, cap: float):
+        super().__init__()
+        self.cap = cap
+
+    def forward(self, x: Tensor) -> Tensor:
+        return soft_cap(x, self.cap)
+
+
 def apply_rope(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
     """Rotate pairs (i, i + R/2) of the first R = ``cos.shape[-1]`` dimensions of
     ``x [B, H, T, D]`` by position-dependent angles; the other D - R pass unchanged.
@@ -128,6 +148,7 @@ class Attention(nn.Module):
         self.window = cfg.layer_window(layer) if causal and not cross else None
         self.scale = cfg.score_scale
         self.rope_kind = "local" if self.window and cfg.rope_local_theta else "full"
+        self.softcap = None if cross else cfg.attn_softcap
         q_width, kv_width = self.n_head * self.head_dim, self.n_kv_head * self.head_dim
         bias = cfg.attention_bias
         if cross:
@@ -166,8 +187,9 @@ class Attention(nn.Module):
         if self.causal and mask is None and 1 < T < S:  # new queries after cached keys
             mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)
         is_causal = self.causal and mask is None and T == S
-        if need_weights:
+        if need_weights or self.softcap:  # the fused kernel cannot cap the scores
             y, weights = self._explicit(q, k, v, mask, is_causal)
+            weights = weights if need_weights else None
         else:
             weights = None
             y = F.scaled_dot_product_attention(
@@ -232,6 +254,8 @@ class Attention(nn.Module):
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         # one [B, H, T, S] buffer: scale q first, mask in place
         scores = (q * self.scale) @ k.transpose(-2, -1)
+        if self.softcap:
+            scores = soft_cap(scores, self.softcap)
         if is_causal:
             T, S = scores.shape[-2:]
             mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
