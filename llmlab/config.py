@@ -81,7 +81,7 @@ _HELP = {
     "the layers: w = windowed, f = full attention (GPT-Neo: fw, alternating from a full "
     "layer); empty: every layer windowed.",
     "sublayer_norm": "Also normalise each sublayer's output before it joins the residual "
-    "(Gemma 3: four norms per block).",
+    "(Gemma 2 and 3: four norms per block).",
     "rope_local_theta": "RoPE base of the layers with a sliding window (Gemma 3: 10,000, "
     "against rope_theta 1,000,000 in its full layers); default: rope_theta.",
     "attn_softcap": "Attention scores pass through cap * tanh(score / cap) before the mask "
@@ -340,7 +340,8 @@ class ModelConfig:
                                     or len(self.window_pattern) > MAX_SIZES["n_layer"]):
             _fail("window_pattern", self.window_pattern,
                   "must be letters w (windowed) and f (full attention), at most one per layer, "
-                  "with sliding_window set; leave it empty for a window in every layer", ("sliding_window",))
+                  "with sliding_window set; leave it empty for a window in every layer",
+                  ("sliding_window",))
         if self.attn_scale is not None and not self.attn_scale > 0:
             _fail("attn_scale", self.attn_scale, "must be positive, or None for "
                   "1/sqrt(head size)")

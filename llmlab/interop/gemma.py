@@ -86,7 +86,8 @@ def _layer_types(hf: dict[str, Any], full_every: int) -> list[str]:
     """Configs written before ``layer_types`` existed: every ``sliding_window_pattern``-th
     layer full, the others windowed (Gemma 2: every second; Gemma 3: five windowed layers,
     then a full one)."""
-    every = config_value(hf, "sliding_window_pattern", full_every, int)
+    key = "sliding_window_pattern" if "sliding_window_pattern" in hf else "_sliding_window_pattern"
+    every = config_value(hf, key, full_every, int)
     layers = config_value(hf, "num_hidden_layers", 26, int)
     return ["full_attention" if (i + 1) % every == 0 else "sliding_attention"
             for i in range(layers)]
