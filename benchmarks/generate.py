@@ -21,6 +21,9 @@ Cases (one JSON line each on stdout; see benchmarks/README.md):
   32-token prompt, 128 new tokens, vs ``LlamaForCausalLM.generate``;
 - ``smollm2_load``: ms for ``llmlab.load(folder)`` of that model vs
   ``AutoModelForCausalLM.from_pretrained(folder)``.
+- ``tinystories_b1_128``: the same on a GPT-Neo of TinyStories-33M's shape (4 layers, width
+  768, 16 heads, full and 256-token local attention in turn, vocabulary 50,257), vs
+  ``GPTNeoForCausalLM.generate``.
 - ``default_vs_1thread_b1`` / ``_b8``: llmlab at the default thread count against llmlab
   with ``torch.set_num_threads(1)`` (target >= 1: more threads never cost speed).
 
@@ -229,17 +232,48 @@ def smollm2_folder(folder: str) -> str:
     return folder
 
 
-def peer_llama(folder: str, device: torch.device) -> torch.nn.Module:
+def peer_causal_lm(folder: str, device: torch.device) -> torch.nn.Module:
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
 
 
+# TinyStories-33M (GPT-Neo): 4 layers of width 768, 16 heads, full and local (256) in turn
+TINYSTORIES_SHAPE = dict(vocab_size=50257, hidden_size=768, num_layers=4, num_heads=16,
+                         attention_types=[[["global", "local"], 2]], window_size=256,
+                         max_position_embeddings=2048, bos_token_id=None, eos_token_id=None)
+TINYSTORIES_PEER = "transformers GPTNeoForCausalLM.generate (cache)"
+
+
+def tinystories_folder(folder: str) -> str:
+    """A random TinyStories-33M-shaped GPT-Neo saved by transformers."""
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM
+
+    torch.manual_seed(0)
+    GPTNeoForCausalLM(GPTNeoConfig(**TINYSTORIES_SHAPE)).eval().save_pretrained(folder)
+    return folder
+
+
 def case_smollm2(args, folder: str, iters: int, warmup: int, suffix: str = ""):
-    case, new = f"smollm2_b1_128{suffix}", 128
+    return case_real_model(args, folder, f"smollm2_b1_128{suffix}",
+                           vocab=SMOLLM2_SHAPE["vocab_size"], peer_name=SMOL_PEER, iters=iters,
+                           warmup=warmup)
+
+
+def case_tinystories(args, folder: str, iters: int, warmup: int, suffix: str = ""):
+    return case_real_model(args, folder, f"tinystories_b1_128{suffix}",
+                           vocab=TINYSTORIES_SHAPE["vocab_size"], peer_name=TINYSTORIES_PEER,
+                           iters=iters, warmup=warmup)
+
+
+def case_real_model(args, folder: str, case: str, *, vocab: int, peer_name: str, iters: int,
+                    warmup: int):
+    """Greedy batch 1, 128 new tokens after 32, from a folder transformers wrote: llmlab.load
+    against AutoModelForCausalLM, the same weights on both sides."""
+    new = 128
     ours = llmlab.load(folder, device=args.device)[0]
-    peer = peer_llama(folder, args.device)
-    ids = torch.randint(0, SMOLLM2_SHAPE["vocab_size"], (1, 32),
+    peer = peer_causal_lm(folder, args.device)
+    ids = torch.randint(0, vocab, (1, 32),
                         generator=torch.Generator().manual_seed(5)).to(args.device)
     mine, theirs = ours_fn(ours, ids, new), peer_fn(peer, ids, new)
     log(f"[{case}] same tokens as transformers: {same_tokens(mine, theirs, ids)}")
@@ -247,13 +281,13 @@ def case_smollm2(args, folder: str, iters: int, warmup: int, suffix: str = ""):
     log(f"[{case}] llmlab {t_ours} | transformers {t_peer} | "
         f"paired time ratio {paired_ratio(t_ours, t_peer):.3f}")
     return emit(BENCH, case, "tokens/s", new / t_ours.median * 1e3, new / t_peer.median * 1e3,
-                SMOL_PEER, higher_is_better=True, target=1.3)
+                peer_name, higher_is_better=True, target=1.3)
 
 
 def case_smollm2_load(args, folder: str, iters: int):
     case = "smollm2_load"
-    t_ours, t_peer = time_pair(lambda: llmlab.load(folder), lambda: peer_llama(folder, "cpu"),
-                               iters=iters, warmup=1)
+    t_ours, t_peer = time_pair(lambda: llmlab.load(folder),
+                               lambda: peer_causal_lm(folder, "cpu"), iters=iters, warmup=1)
     log(f"[{case}] llmlab.load {t_ours} | from_pretrained {t_peer} | "
         f"paired time ratio {paired_ratio(t_ours, t_peer):.3f}")
     return emit(BENCH, case, "ms", t_ours.median, t_peer.median,
@@ -265,9 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     def extra(parser):
         parser.add_argument("--threads", type=int, default=None,
                             help="torch intra-op threads for both sides (default: torch's)")
-        parser.add_argument("--cases", default="b1,b8,threads,cache,ttft,smollm2,load",
+        parser.add_argument("--cases",
+                            default="b1,b8,threads,cache,ttft,smollm2,load,tinystories",
                             help="comma-separated subset of b1,b8,threads,cache,ttft,smollm2,"
-                                 "load")
+                                 "load,tinystories")
         parser.add_argument("--load", choices=("idle", "contended", "both"), default="both",
                             help="run the throughput cases idle, beside a busy core, or both")
 
@@ -306,6 +341,13 @@ def main(argv: list[str] | None = None) -> None:
                                      suffix="_contended" if busy else "")
             if "load" in cases:
                 case_smollm2_load(args, folder, max(3, iters // 2))
+    if "tinystories" in cases:
+        with tempfile.TemporaryDirectory() as folder:
+            tinystories_folder(folder)
+            for busy in loads:
+                with busy_core(busy):
+                    case_tinystories(args, folder, max(3, iters // 2), warmup,
+                                     suffix="_contended" if busy else "")
 
 
 if __name__ == "__main__":
