@@ -82,6 +82,10 @@ _HELP = {
     "layer); empty: every layer windowed.",
     "sublayer_norm": "Also normalise each sublayer's output before it joins the residual "
     "(Gemma 2 and 3: four norms per block).",
+    "input_norm": "False: blocks do not normalise their input, only each sublayer's output "
+    "(OLMo 2; needs sublayer_norm).",
+    "qk_norm_per_head": "qk_norm over each head alone (Qwen3, Gemma 3); False: over all "
+    "heads' queries (and keys) together, the projection's whole width (OLMo 2).",
     "rope_local_theta": "RoPE base of the layers with a sliding window (Gemma 3: 10,000, "
     "against rope_theta 1,000,000 in its full layers); default: rope_theta.",
     "attn_softcap": "Attention scores pass through cap * tanh(score / cap) before the mask "
@@ -155,6 +159,8 @@ class ModelConfig:
     window_pattern: str = ""
     attn_scale: float | None = None
     sublayer_norm: bool = False
+    input_norm: bool = True
+    qk_norm_per_head: bool = True
     rope_local_theta: float | None = None
     attn_softcap: float | None = None
     logit_softcap: float | None = None
@@ -358,6 +364,11 @@ class ModelConfig:
                                                or self.family != "gpt"):
             _fail("logit_softcap", self.logit_softcap, "applies to a gpt language-model head; "
                   "leave it None for a classifier or a bare body", ("n_labels", "lm_head"))
+        if not self.input_norm and not self.sublayer_norm:
+            _fail("input_norm", False, "needs sublayer_norm=True (a block must normalise "
+                  "something)", ("sublayer_norm",))
+        if not self.qk_norm_per_head and not self.qk_norm:
+            _fail("qk_norm_per_head", False, "only applies with qk_norm=True", ("qk_norm",))
         if self.sublayer_norm and (self.family != "gpt" or self.norm_position != "pre"
                                    or self.parallel_residual):
             _fail("sublayer_norm", True, "needs family='gpt', norm_position='pre' and no "

@@ -145,7 +145,10 @@ def _norm(cfg: ModelConfig, width: int | None = None) -> int:
 
 def _attention(cfg: ModelConfig) -> int:
     d, q, kv = cfg.d_model, cfg.n_head * cfg.head_dim, cfg.kv_heads * cfg.head_dim
-    qk_norms = 2 * _norm(cfg, cfg.head_dim) if cfg.qk_norm else 0
+    qk_norms = 0
+    if cfg.qk_norm:
+        qk_norms = (2 * _norm(cfg, cfg.head_dim) if cfg.qk_norm_per_head
+                    else _norm(cfg, q) + _norm(cfg, kv))
     return _linear(d, q + 2 * kv, cfg.attention_bias) + _linear(q, d, cfg.bias) + qk_norms
 
 
@@ -157,7 +160,8 @@ def _ffn(cfg: ModelConfig) -> int:
 
 def _block(cfg: ModelConfig, cross: bool) -> int:
     # cross-attention has the same matrices as self-attention (q, k, v, out), split differently
-    return (_attention(cfg) + _ffn(cfg) + (4 if cfg.sublayer_norm else 2) * _norm(cfg)
+    norms = (2 if cfg.input_norm else 0) + (2 if cfg.sublayer_norm else 0)
+    return (_attention(cfg) + _ffn(cfg) + norms * _norm(cfg)
             + (_attention(cfg) + _norm(cfg) if cross else 0))
 
 

@@ -72,6 +72,7 @@ FAMILIES = {
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM",
                {"head_dim": 32, "sliding_window": 4, "attn_logit_softcapping": 50.0,
                 "final_logit_softcapping": 30.0}),  # Gemma 2's own caps
+    "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", {}),
     "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM",
                {"head_dim": 32, "sliding_window": 4, "sliding_window_pattern": 2}),
 }

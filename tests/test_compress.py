@@ -237,6 +237,27 @@ def test_grouped_query_and_encoder_models_prune_whole_groups(tok):
     assert smaller(ids(tok)).logits.shape == bert(ids(tok)).logits.shape
 
 
+def test_pruning_a_qk_norm_across_heads_keeps_the_kept_heads_norm(tok, tmp_path):
+    # OLMo 2 normalises all heads' queries together: the norm loses the removed heads' part
+    cfg = tiny(tok, n_kv_head=2, pos_encoding="rope", norm="rmsnorm", qk_norm=True,
+               qk_norm_per_head=False, sublayer_norm=True, input_norm=False)
+    model = llmlab.build_model(cfg, seed=0).eval()
+    attn = model.decoder.blocks[0].attn
+    with torch.no_grad():
+        attn.q_norm.weight.copy_(torch.arange(attn.q_norm.weight.numel()).float())
+    head = attn.head_dim
+    pruned = compress.prune(model, amount=0.5, structured="heads", importance="magnitude")
+    small = pruned.decoder.blocks[0].attn
+    kept = small.kept_heads.tolist()
+    expected = torch.cat([torch.arange(h * head, (h + 1) * head) for h in kept]).float()
+    torch.testing.assert_close(small.q_norm.weight.detach(), expected)
+    assert small.k_norm.weight.numel() == small.n_kv_head * head
+    llmlab.save(pruned, tmp_path / "pruned", tok)
+    again, _ = llmlab.load(tmp_path / "pruned")
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids(tok)).logits, pruned(ids(tok)).logits)
+
+
 def test_pruned_model_saves_loads_and_fine_tunes(trained, tok, data, tmp_path):
     pruned = compress.prune(trained, amount=0.5, structured="heads", data=data,
                             score_batches=1, finetune_steps=3, run_dir=tmp_path / "runs",

@@ -49,6 +49,8 @@ BASE = dict(family="gpt", vocab_size=40, context_length=16, n_layer=1, n_head=4,
     (dict(sublayer_norm=True, family="bert"), "sublayer_norm.*family='gpt'"),
     (dict(sublayer_norm=True, parallel_residual=True), "sublayer_norm.*parallel_residual"),
     (dict(attn_softcap=0.0), "attn_softcap.*positive"),
+    (dict(input_norm=False), "input_norm.*sublayer_norm=True"),
+    (dict(qk_norm_per_head=False), "qk_norm_per_head.*qk_norm=True"),
     (dict(logit_softcap=-3.0), "logit_softcap.*positive"),
     (dict(logit_softcap=30.0, n_labels=2), "logit_softcap.*language-model head"),
     (dict(logit_softcap=30.0, lm_head=False), "logit_softcap.*language-model head"),
@@ -185,7 +187,7 @@ def test_the_schema_shows_the_knobs_with_help_and_bounds():
     for name in ("qkv_bias", "mlp_bias", "head_size", "rotary_fraction", "rope_scaling",
                  "parallel_residual", "qk_norm", "sliding_window", "embed_scale", "lm_head",
                  "window_pattern", "attn_scale", "sublayer_norm", "rope_local_theta",
-                 "attn_softcap", "logit_softcap"):
+                 "attn_softcap", "logit_softcap", "input_norm", "qk_norm_per_head"):
         assert props[name]["description"], name
     assert props["rope_scaling"]["enum"] == ["none", "linear", "llama3"]
     assert props["rotary_fraction"]["maximum"] == 1

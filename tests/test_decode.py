@@ -43,6 +43,9 @@ ARCHITECTURES = [
     dict(pos_encoding="rope", sublayer_norm=True, qk_norm=True, sliding_window=3,
          window_pattern="wf", rope_local_theta=100.0, norm="rmsnorm", activation="geglu",
          attn_scale=0.3, n_kv_head=2, bias=False),
+    # OLMo 2: norms on the sublayers' outputs only, qk-norm across all heads
+    dict(pos_encoding="rope", input_norm=False, sublayer_norm=True, qk_norm=True,
+         qk_norm_per_head=False, n_kv_head=2, norm="rmsnorm", activation="swiglu", bias=False),
     # Gemma 2: soft-capped scores (explicit attention in the plan too) and logits
     dict(pos_encoding="rope", sublayer_norm=True, sliding_window=3, window_pattern="wf",
          attn_softcap=0.5, logit_softcap=0.7, n_kv_head=2, norm="rmsnorm", bias=False),

@@ -40,6 +40,8 @@ KNOBS = [
     dict(sliding_window=4, window_pattern="wf", attn_scale=1.0, qkv_bias=False),
     dict(sublayer_norm=True, qk_norm=True, sliding_window=4, rope_local_theta=500.0),
     dict(attn_softcap=50.0),
+    dict(input_norm=False, sublayer_norm=True, qk_norm=True, qk_norm_per_head=False,
+         n_kv_head=2),
 ]
 
 

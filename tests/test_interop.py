@@ -382,6 +382,7 @@ def test_export_rejects_what_gpt2_cannot_express(tmp_path):
     {"parallel_residual": True}, {"qkv_bias": False}, {"mlp_bias": False},
     {"sliding_window": 3}, {"qk_norm": True}, {"head_size": 4}, {"attn_scale": 0.5},
     {"sublayer_norm": True}, {"attn_softcap": 50.0}, {"logit_softcap": 30.0},
+    {"sublayer_norm": True, "input_norm": False},
 ])
 def test_export_refuses_each_knob_gpt2_and_llama_lack(changes, tmp_path):
     # before, parallel_residual, sliding_window and qk_norm models were written as plain GPT-2

@@ -1,5 +1,5 @@
 """Real-model families in llmlab: Llama, Mistral, Qwen2, Qwen3 (SmolLM2 is Llama), GPT-NeoX,
-Gemma, Gemma 3 and GPT-Neo (the TinyStories models).
+Gemma 1, 2 and 3, OLMo 2 and 3 and GPT-Neo (the TinyStories models).
 
 Tiny random models built with transformers and saved with ``save_pretrained`` are loaded by
 ``llmlab.load`` and compared with transformers on the same inputs: logits, every layer's
@@ -46,6 +46,8 @@ def _build(kind: str, folder: Path, seed: int = 0, **changes) -> torch.nn.Module
         "gpt_neo": (transformers.GPTNeoConfig, transformers.GPTNeoForCausalLM),
         "gemma3_text": (transformers.Gemma3TextConfig, transformers.Gemma3ForCausalLM),
         "gemma2": (transformers.Gemma2Config, transformers.Gemma2ForCausalLM),
+        "olmo2": (transformers.Olmo2Config, transformers.Olmo2ForCausalLM),
+        "olmo3": (transformers.Olmo3Config, transformers.Olmo3ForCausalLM),
         "llama-classifier": (transformers.LlamaConfig,
                              transformers.LlamaForSequenceClassification),
         "gpt_neox-classifier": (transformers.GPTNeoXConfig,
@@ -94,6 +96,14 @@ VARIANTS = {
     # Qwen2's window above max_window_layers: layer 0 full, layer 1 windowed
     "qwen2-window-layers": ("qwen2", {"use_sliding_window": True, "sliding_window": 4,
                                       "max_window_layers": 1}),
+    "olmo2": ("olmo2", {}),
+    # a windowed and a full layer (layer_types), the windowed one on its own RoPE base
+    "olmo3": ("olmo3", {"sliding_window": 4, "layer_types": ["sliding_attention",
+                                                             "full_attention"],
+                        "rope_parameters": {
+                            "full_attention": {"rope_type": "default", "rope_theta": 5000.0},
+                            "sliding_attention": {"rope_type": "default",
+                                                  "rope_theta": 500.0}}}),
     "tinystories": ("gpt_neo", {}),
     "neo-all-local": ("gpt_neo", {"attention_types": [[["local"], 4]]}),
 }
@@ -221,6 +231,9 @@ def test_the_knobs_arrive_in_the_config(pair):
                         "qkv_bias": False, "pos_encoding": "learned"},
         "neo-all-local": {"sliding_window": 5, "window_pattern": ""},
         "qwen2-window-layers": {"sliding_window": 4, "window_pattern": "fw"},
+        "olmo2": {"input_norm": False, "sublayer_norm": True, "qk_norm": True,
+                  "qk_norm_per_head": False},
+        "olmo3": {"input_norm": False, "window_pattern": "wf", "rope_local_theta": 500.0},
         "gemma2": {"sublayer_norm": True, "qk_norm": False, "attn_softcap": 0.5,
                    "logit_softcap": 0.4, "sliding_window": 4, "window_pattern": "wf",
                    "rope_local_theta": None},
@@ -288,6 +301,6 @@ def test_supported_lists_every_model_type_with_what_is_checked():
     table = llmlab.interop.supported()
     rows = {row["model_type"]: row for row in table.iter_rows(named=True)}
     assert {"gpt2", "bert", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gemma",
-            "gpt_neo", "gemma2", "gemma3_text"} <= set(rows)
+            "gpt_neo", "gemma2", "gemma3_text", "olmo2", "olmo3"} <= set(rows)
     assert rows["llama"]["exports"] and rows["gpt2"]["exports"] and not rows["bert"]["exports"]
     assert "greedy generate (batch 1, left-padded 4)" in rows["mistral"]["checked"]

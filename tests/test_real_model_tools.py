@@ -1,5 +1,5 @@
 """Every llmlab tool on an imported model of each causal family (tiny random stand-ins for
-SmolLM2, Qwen2, Qwen3, Mistral, Pythia, Gemma, Gemma 3 and TinyStories' GPT-Neo).
+SmolLM2, Qwen2, Qwen3, Mistral, Pythia, Gemma 1, 2 and 3, OLMo 2 and TinyStories' GPT-Neo).
 
 The model and its tokenizer come from a folder transformers wrote; each tool is checked
 against transformers where there is a reference, and for working at all where there is not.

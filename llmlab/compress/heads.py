@@ -20,6 +20,7 @@ their section 4.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -95,6 +96,9 @@ def _remove_from_layer(layer: Attention, doomed: list[int], name: str) -> None:
         (H + K) * D + r for r in _rows(keep_kv, D)]
     layer.qkv = _take(layer.qkv, rows, dim=0)
     layer.proj = _take(layer.proj, q_rows, dim=1)
+    if hasattr(layer, "q_norm") and not layer.qk_norm_per_head:  # OLMo 2: all heads' widths
+        layer.q_norm = _take_norm(layer.q_norm, q_rows)
+        layer.k_norm = _take_norm(layer.k_norm, _rows(keep_kv, D))
     layer.proj.is_residual_output = True
     if not hasattr(layer, "kept_heads"):  # first pruning: heads are numbered as built
         layer.original_heads = H
@@ -106,6 +110,17 @@ def _remove_from_layer(layer: Attention, doomed: list[int], name: str) -> None:
 
 def _rows(heads: list[int], D: int) -> list[int]:
     return [h * D + i for h in heads for i in range(D)]
+
+
+def _take_norm(norm: nn.Module, index: list[int]) -> nn.Module:
+    """A new norm over the ``index`` features of ``norm`` (RMSNorm or LayerNorm)."""
+    idx = torch.tensor(index, device=norm.weight.device)
+    small = copy.deepcopy(norm)
+    small.normalized_shape = (len(index),)
+    small.weight = nn.Parameter(norm.weight.detach().index_select(0, idx))
+    if getattr(norm, "bias", None) is not None:
+        small.bias = nn.Parameter(norm.bias.detach().index_select(0, idx))
+    return small
 
 
 def _take(linear: nn.Linear, index: list[int], *, dim: int) -> nn.Linear:

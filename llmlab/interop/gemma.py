@@ -62,7 +62,7 @@ def _four_norms(hf: dict[str, Any], cfg: ModelConfig) -> ModelConfig:
     bad = []
     if hf.get("use_bidirectional_attention", False):
         bad.append("use_bidirectional_attention=True (llmlab needs False: causal attention)")
-    local = _local_rope(hf)
+    local = llama.local_rope_settings(hf)
     if local.get("rope_type", "default") != "default":
         bad.append(f"sliding_attention rope_type={local['rope_type']!r} (llmlab needs "
                    "'default' in the windowed layers)")
@@ -93,13 +93,6 @@ def _layer_types(hf: dict[str, Any], full_every: int) -> list[str]:
             for i in range(layers)]
 
 
-def _local_rope(hf: dict[str, Any]) -> dict[str, Any]:
-    params = hf.get("rope_parameters")
-    if isinstance(params, dict) and isinstance(params.get("sliding_attention"), dict):
-        return params["sliding_attention"]
-    return {}
-
-
 def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
     """Whether the checkpoint is a bare ``GemmaModel``: an untied head that is not there
     (Gemma ties its head unless the config says otherwise)."""
@@ -112,12 +105,7 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
     output norms are ``post_attention_layernorm`` and ``post_feedforward_layernorm``."""
     out = llama.rules(cfg, new_head=new_head)
     if cfg.sublayer_norm:
-        out = [_gemma3_norms(rule) for rule in out]
-        out += [Rule(f"decoder.blocks.{i}.{ours}.weight",
-                     (f"{llama.PREFIX}layers.{i}.{theirs}.weight",))
-                for i in range(cfg.n_layer)
-                for ours, theirs in (("attn_out_norm", "post_attention_layernorm"),
-                                     ("ffn_out_norm", "post_feedforward_layernorm"))]
+        out = [_gemma3_norms(rule) for rule in out] + llama.output_norm_rules(cfg)
     return [dataclasses.replace(rule, layout="plus_one") if _is_norm(rule.target) else rule
             for rule in out]
 

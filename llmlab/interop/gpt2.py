@@ -194,6 +194,7 @@ def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
         "head_size": (None, cfg.d_model // cfg.n_head), "parallel_residual": (False,),
         "qk_norm": (False,), "sliding_window": (None,), "lm_head": (True,),
         "sublayer_norm": (False,), "attn_softcap": (None,), "logit_softcap": (None,),
+        "input_norm": (True,),
         # GPT-2's scale_attn_weights=False is a scale of 1
         "attn_scale": (None, 1.0),
     }

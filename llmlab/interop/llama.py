@@ -82,6 +82,15 @@ def rope_settings(hf: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def local_rope_settings(hf: dict[str, Any]) -> dict[str, Any]:
+    """The windowed layers' RoPE settings where ``rope_parameters`` gives them apart
+    (``"sliding_attention"``: Gemma 3, OLMo 3), else none."""
+    params = hf.get("rope_parameters")
+    if isinstance(params, dict) and isinstance(params.get("sliding_attention"), dict):
+        return params["sliding_attention"]
+    return {}
+
+
 def _rope_fields(hf: dict[str, Any]) -> dict[str, Any]:
     params = rope_settings(hf)
     kind = _SCALINGS[params.get("rope_type", params.get("type", "default"))]
@@ -186,6 +195,15 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
     return out
 
 
+def output_norm_rules(cfg: ModelConfig) -> list[Rule]:
+    """The norms of each sublayer's output (``sublayer_norm``: Gemma 2/3, OLMo 2), which these
+    checkpoints call ``post_attention_layernorm`` and ``post_feedforward_layernorm``."""
+    return [Rule(f"decoder.blocks.{i}.{ours}.weight", (f"{PREFIX}layers.{i}.{theirs}.weight",))
+            for i in range(cfg.n_layer)
+            for ours, theirs in (("attn_out_norm", "post_attention_layernorm"),
+                                 ("ffn_out_norm", "post_feedforward_layernorm"))]
+
+
 def _qkv(ours: str, attn: str, cfg: ModelConfig, split: tuple[int, int, int]) -> list[Rule]:
     params = ("weight", "bias") if cfg.attention_bias else ("weight",)
     return [Rule(f"{ours}attn.qkv.{p}", tuple(f"{attn}{x}_proj.{p}" for x in "qkv"), "concat",
@@ -253,5 +271,5 @@ def gaps(cfg: ModelConfig) -> list[tuple[str, Any, str]]:
                "qkv_bias": (None,), "qk_norm": (False,), "parallel_residual": (False,),
                "rotary_fraction": (1.0,), "sliding_window": (None,), "embed_scale": (1.0,),
                "attn_scale": (None,), "lm_head": (True,), "sublayer_norm": (False,),
-               "attn_softcap": (None,), "logit_softcap": (None,)}
+               "attn_softcap": (None,), "logit_softcap": (None,), "input_norm": (True,)}
     return config_gaps(cfg, allowed)

@@ -17,7 +17,7 @@ import torch
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError, ConfigError
-from llmlab.interop import bert, gemma, gpt2, gpt_neo, gpt_neox, llama
+from llmlab.interop import bert, gemma, gpt2, gpt_neo, gpt_neox, llama, olmo
 from llmlab.interop._hf import (
     CONFIG_FILE,
     checkpoint_labels,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 FAMILIES: dict[str, ModuleType] = {
     gpt2.MODEL_TYPE: gpt2, bert.MODEL_TYPE: bert, gpt_neo.MODEL_TYPE: gpt_neo,
     gpt_neox.MODEL_TYPE: gpt_neox, **dict.fromkeys(gemma.MODEL_TYPES, gemma),
-    **dict.fromkeys(llama.MODEL_TYPES, llama)}
+    **dict.fromkeys(llama.MODEL_TYPES, llama), **dict.fromkeys(olmo.MODEL_TYPES, olmo)}
 
 
 def supported() -> polars.DataFrame:

@@ -89,7 +89,7 @@ _REPLICATED = {
     Stack: ("forward",), Block: ("forward", "_sublayer_input", "_residual"),
     Attention: ("forward", "_project", "_heads", "position", "window_mask"),
     FeedForward: ("forward",),
-    nn.LayerNorm: ("forward",), nn.RMSNorm: ("forward",),
+    nn.LayerNorm: ("forward",), nn.RMSNorm: ("forward",), nn.Identity: ("forward",),
 }
 
 
@@ -101,6 +101,8 @@ def _computes_as_replicated(module: nn.Module) -> bool:
 
 
 def _norm(module: nn.Module) -> Callable[[Tensor], Tensor]:
+    if isinstance(module, nn.Identity):  # a block without input norms (OLMo 2)
+        return module.forward
     shape = tuple(module.normalized_shape)
     if isinstance(module, nn.RMSNorm):
         return functools.partial(F.rms_norm, normalized_shape=shape, weight=module.weight,

@@ -99,6 +99,12 @@ def layer_rope(rope: Rope | None, kind: str) -> tuple[Tensor, Tensor] | None:
     return rope[kind] if isinstance(rope, dict) else rope
 
 
+def across_heads(norm: nn.Module, x: Tensor) -> Tensor:
+    """``norm`` over all heads of ``x [B, n, T, D]`` together (its width ``n * D``)."""
+    B, n, T, D = x.shape
+    return norm(x.transpose(1, 2).reshape(B, T, n * D)).view(B, T, n, D).transpose(1, 2)
+
+
 def soft_cap(x: Tensor, cap: float) -> Tensor:
     """``cap * tanh(x / cap)``: values squashed smoothly into (-cap, cap) (Gemma 2).
 
@@ -156,8 +162,11 @@ class Attention(nn.Module):
             self.kv = nn.Linear(cfg.d_model, 2 * kv_width, bias=bias)
         else:
             self.qkv = nn.Linear(cfg.d_model, q_width + 2 * kv_width, bias=bias)
-        if cfg.qk_norm:
-            self.q_norm, self.k_norm = make_norm(cfg, self.head_dim), make_norm(cfg, self.head_dim)
+        self.qk_norm_per_head = cfg.qk_norm_per_head
+        if cfg.qk_norm:  # one head wide, or across every head (OLMo 2)
+            per_head = cfg.qk_norm_per_head
+            self.q_norm = make_norm(cfg, self.head_dim if per_head else q_width)
+            self.k_norm = make_norm(cfg, self.head_dim if per_head else kv_width)
         self.proj = nn.Linear(q_width, cfg.d_model, bias=cfg.bias)
         self.proj.is_residual_output = True
 
@@ -204,7 +213,10 @@ class Attention(nn.Module):
         """Queries and keys ``[B, n, T, D]`` made ready to score: each head normalised
         (``qk_norm``), then rotated by their positions (RoPE). The decode plan calls it too."""
         if hasattr(self, "q_norm"):
-            q, k = self.q_norm(q), self.k_norm(k)
+            if self.qk_norm_per_head:
+                q, k = self.q_norm(q), self.k_norm(k)
+            else:
+                q, k = across_heads(self.q_norm, q), across_heads(self.k_norm, k)
         rope = layer_rope(rope, self.rope_kind)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
@@ -304,12 +316,13 @@ class Block(nn.Module):
         super().__init__()
         self.pre_norm, self.has_cross = cfg.norm_position == "pre", cross
         self.parallel = cfg.parallel_residual
-        self.attn_norm = make_norm(cfg)
+        # OLMo 2 normalises only each sublayer's output (input_norm=False)
+        self.attn_norm = make_norm(cfg) if cfg.input_norm else nn.Identity()
         self.attn = Attention(cfg, causal=causal, layer=layer)
         if cross:
             self.cross_norm = make_norm(cfg)
             self.cross_attn = Attention(cfg, causal=False, cross=True)
-        self.ffn_norm = make_norm(cfg)
+        self.ffn_norm = make_norm(cfg) if cfg.input_norm else nn.Identity()
         self.ffn = FeedForward(cfg)
         if cfg.sublayer_norm:
             self.attn_out_norm, self.ffn_out_norm = make_norm(cfg), make_norm(cfg)
