@@ -240,6 +240,29 @@ def test_explicit_finish_and_reopen(store):
         run.finish("running")
 
 
+def test_a_resume_supersedes_what_the_abandoned_attempt_logged_past_its_checkpoint(store):
+    # a process killed at step 120 whose last checkpoint was step 100, resumed to step 110
+    with new_run(store) as run:
+        for step in range(1, 121):
+            run.log_metrics({"train/loss": 1.0}, step=step)
+        run.finish("interrupted")
+    run = store.get(run.id)
+    assert run.last_step == 120
+    time.sleep(0.01)
+    run.reopen(from_step=100)
+    assert run.last_step == 100
+    for step in range(101, 111):
+        run.log_metrics({"train/loss": 2.0}, step=step)
+    run.finish("finished")
+    again = store.get(run.id)
+    assert again.last_step == 110 and store.list()["steps"].to_list() == [110]
+    wide = again.metrics
+    assert wide["step"].to_list() == list(range(1, 111))
+    assert wide["train/loss"].to_list() == [1.0] * 100 + [2.0] * 10
+    assert again.metrics_long.height == 130  # the log keeps every row it was given
+    assert again.manifest["resumes"][0]["step"] == 100
+
+
 def test_running_run_of_a_dead_or_replaced_process_reads_interrupted(store):
     run = new_run(store)
     assert run.status == "running"

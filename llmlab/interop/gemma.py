@@ -100,17 +100,17 @@ def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
 
 
 def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
-    """Llama's rules, with every RMSNorm weight read as ``1 + w``; with Gemma 3's four norms
-    per block, the feed-forward's input norm is ``pre_feedforward_layernorm`` and the two
+    """Llama's rules, with every RMSNorm weight read as ``1 + w``; with Gemma 2's and 3's four
+    norms per block, the feed-forward's input norm is ``pre_feedforward_layernorm`` and the two
     output norms are ``post_attention_layernorm`` and ``post_feedforward_layernorm``."""
     out = llama.rules(cfg, new_head=new_head)
     if cfg.sublayer_norm:
-        out = [_gemma3_norms(rule) for rule in out] + llama.output_norm_rules(cfg)
+        out = [_feedforward_input_norm(rule) for rule in out] + llama.output_norm_rules(cfg)
     return [dataclasses.replace(rule, layout="plus_one") if _is_norm(rule.target) else rule
             for rule in out]
 
 
-def _gemma3_norms(rule: Rule) -> Rule:
+def _feedforward_input_norm(rule: Rule) -> Rule:
     if not rule.target.endswith(".ffn_norm.weight"):
         return rule
     source = rule.sources[0].replace("post_attention_layernorm", "pre_feedforward_layernorm")

@@ -266,16 +266,26 @@ class Run:
         checkpoints.remove_leftovers(self.path / CHECKPOINTS_DIR)
         return self
 
-    def reopen(self) -> Run:
+    def reopen(self, *, from_step: int | None = None) -> Run:
         """Mark the run "running" again, owned by this process (to resume training into it).
         Fails at once with :class:`RunLockedError` while another process writes it.
 
-        >>> run.reopen().status
+        ``from_step``: the step of the checkpoint training resumes from. Rows an earlier
+        attempt logged past it (a process killed between checkpoints) are superseded: they
+        stay in :attr:`metrics_long`, but :attr:`metrics` and :attr:`last_step` drop them.
+
+        >>> run.reopen(from_step=100).status
         'running'
         """
         self.acquire_writer()
+        fields: dict[str, Any] = {}
+        if from_step is not None:
+            step = _check_step(from_step)
+            resumes = [*self._manifest_or_empty().get("resumes", []),
+                       {"step": step, "time": time.time()}]
+            fields = {"resumes": resumes, "last_step": step}
         self.update_manifest(status="running", error=None, ended_at=None, started_at=now_iso(),
-                             pid=os.getpid(), host=socket.gethostname())
+                             pid=os.getpid(), host=socket.gethostname(), **fields)
         return self
 
     def __enter__(self) -> Run:
@@ -306,14 +316,15 @@ class Run:
     @property
     def metrics(self) -> pl.DataFrame:
         """One row per step, one column per metric, sorted by step; a step logged twice
-        (e.g. after resuming from an earlier checkpoint) keeps its latest value.
+        (e.g. after resuming from an earlier checkpoint) keeps its latest value, and steps an
+        abandoned attempt logged past the checkpoint a resume started from are left out.
 
         >>> run.metrics.columns
         ['step', 'lr', 'train/loss']
         """
         import polars as pl
 
-        long = self.metrics_long
+        long = _current_rows(self.metrics_long, self._manifest_or_empty().get("resumes", []))
         if long.is_empty():
             return pl.DataFrame(schema={"step": pl.Int64})
         wide = long.pivot(on="name", index="step", values="value", aggregate_function="last")
@@ -445,3 +456,14 @@ def _exit_status(exc_type: type[BaseException] | None,
     message = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
     return ("failed" if issubclass(exc_type, Exception) else "interrupted"), message
 
+
+def _current_rows(long: pl.DataFrame, resumes: list) -> pl.DataFrame:
+    """``long`` without the rows each resume superseded: logged before it, past its step."""
+    import polars as pl
+
+    for resume in resumes:
+        if isinstance(resume, dict) and isinstance(resume.get("step"), int) and isinstance(
+                resume.get("time"), (int, float)):
+            stale = (pl.col("step") > resume["step"]) & (pl.col("time") < resume["time"])
+            long = long.filter(~stale)
+    return long

@@ -188,7 +188,7 @@ class Trainer:
         if not accelerator.is_main_process:
             return None
         if resumed is not None:
-            resumed.reopen()
+            resumed.reopen(from_step=self.state.step)
             # a resume may train further (a larger max_steps), on another device or number of
             # processes: the manifest says what ran last
             resumed.update_manifest(training=self.config.to_dict(), device=_device(accelerator))
