@@ -211,11 +211,10 @@ def attention_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
     """Forward FLOPs per token of the score and weighted-value products: 4 d T per layer,
     T capped at each self-attention layer's sliding window."""
     width = cfg.n_head * cfg.head_dim
-    spans = sum(min(seq_len, cfg.layer_window(i) or seq_len) for i in range(cfg.n_layer))
-    if cfg.decoder_layers:  # seq2seq: the encoder has no window; the decoder's self-attention
-        spans = cfg.n_layer * seq_len + sum(min(seq_len, cfg.layer_window(i) or seq_len)
-                                            for i in range(cfg.decoder_layers))
-    return 4 * width * (spans + cfg.decoder_layers * seq_len)
+    causal = cfg.decoder_layers or cfg.n_layer  # seq2seq: only the decoder's is windowed
+    spans = sum(min(seq_len, cfg.layer_window(i) or seq_len) for i in range(causal))
+    encoder = cfg.n_layer * seq_len if cfg.decoder_layers else 0
+    return 4 * width * (spans + encoder + cfg.decoder_layers * seq_len)
 
 
 def activation_bytes(cfg: ModelConfig, batch_size: int, seq_len: int, dtype_bytes: int,

@@ -261,6 +261,10 @@ def test_a_resume_supersedes_what_the_abandoned_attempt_logged_past_its_checkpoi
     assert wide["train/loss"].to_list() == [1.0] * 100 + [2.0] * 10
     assert again.metrics_long.height == 130  # the log keeps every row it was given
     assert again.manifest["resumes"][0]["step"] == 100
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        again.reopen(from_step=-1)
+    with pytest.raises(TypeError, match="step must be an int"):
+        again.reopen(from_step="100")
 
 
 def test_running_run_of_a_dead_or_replaced_process_reads_interrupted(store):

@@ -359,6 +359,14 @@ def config_value(config: Mapping[str, Any], key: str, default: Any, kind: type |
     return value
 
 
+def window_fields(window: int | None, pattern: str) -> dict[str, Any]:
+    """``sliding_window`` and ``window_pattern`` from each layer's letter (w: windowed, f:
+    full): no window where no layer has one, no pattern where every layer has it."""
+    if window is None or "w" not in pattern:
+        return {"sliding_window": None, "window_pattern": ""}
+    return {"sliding_window": window, "window_pattern": pattern if "f" in pattern else ""}
+
+
 def config_gaps(cfg: Any, allowed: Mapping[str, tuple]) -> list[tuple[str, Any, str]]:
     """(field, value, what is needed) for each field of ``cfg`` whose value is not among its
     ``allowed`` ones: what an export to a family cannot express."""

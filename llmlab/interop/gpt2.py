@@ -90,8 +90,8 @@ def _reject_unsupported(hf: dict[str, Any]) -> None:
 
 
 def canonical_names(tensors: dict[str, Any]) -> dict[str, Any]:
-    """Checkpoint names as a ``GPT2LMHeadModel`` saves them (adds ``transformer.`` when a
-    bare ``GPT2Model``, or the original OpenAI release, left it out)."""
+    """Checkpoint names as a ``GPT2LMHeadModel`` (or ``GPTNeoForCausalLM``) saves them (adds
+    ``transformer.`` when a bare ``GPT2Model``, or the original OpenAI release, left it out)."""
     body = ("h.", "wte.", "wpe.", "ln_f.")
     return {(PREFIX + k if k.startswith(body) else k): v for k, v in tensors.items()}
 
@@ -101,16 +101,25 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
 
     ``new_head``: the classifier is not in the checkpoint (an LM loaded for classification).
     """
-    out = [
-        Rule("embed.tok.weight", (f"{PREFIX}wte.weight",)),
-        Rule("embed.pos.weight", (f"{PREFIX}wpe.weight",)),
-    ]
+    out = embedding_rules()
     for i in range(cfg.n_layer):
         for ours, theirs, layout in _LAYER:
             ours, theirs = f"decoder.blocks.{i}.{ours}", f"{PREFIX}h.{i}.{theirs}"
             out.append(Rule(f"{ours}.weight", (f"{theirs}.weight",), layout))
             out.append(Rule(f"{ours}.bias", (f"{theirs}.bias",)))
-    out += [Rule(f"decoder.norm.{p}", (f"{PREFIX}ln_f.{p}",)) for p in ("weight", "bias")]
+    return out + tail_rules(cfg, new_head=new_head)
+
+
+def embedding_rules() -> list[Rule]:
+    """The token and position tables (``wte``, ``wpe``; GPT-Neo names them the same)."""
+    return [Rule("embed.tok.weight", (f"{PREFIX}wte.weight",)),
+            Rule("embed.pos.weight", (f"{PREFIX}wpe.weight",))]
+
+
+def tail_rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
+    """The final norm ``ln_f`` and the head: a classifier's ``score``, or an untied
+    ``lm_head`` (GPT-Neo names them the same)."""
+    out = [Rule(f"decoder.norm.{p}", (f"{PREFIX}ln_f.{p}",)) for p in ("weight", "bias")]
     if cfg.n_labels and new_head:
         out += [Rule("classifier.weight", (), optional=True),
                 Rule("classifier.bias", (), optional=True)]
@@ -124,7 +133,8 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
 
 
 def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
-    """Never: GPT-2's head is tied to the token embedding, which every checkpoint has."""
+    """Never: GPT-2's (and GPT-Neo's) head is tied to the token embedding, which every
+    checkpoint has."""
     return False
 
 

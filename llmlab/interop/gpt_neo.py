@@ -18,11 +18,19 @@ from typing import Any
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError
-from llmlab.interop._hf import Rule, config_value
-from llmlab.interop.gpt2 import ACTIVATIONS
+from llmlab.interop._hf import Rule, config_value, window_fields
+from llmlab.interop.gpt2 import (
+    ACTIVATIONS,
+    PREFIX,
+    canonical_names,
+    embedding_rules,
+    headless,
+    tail_rules,
+)
 
 MODEL_TYPE = "gpt_neo"
-PREFIX = "transformer."
+__all__ = ["canonical_names", "headless", "ignorable", "mismatch_hint", "model_config",
+           "rules"]
 CHECKED = ("logits", "eager attention", "greedy generate (batch 1, left-padded 4)",
            "sequence classifier", "every llmlab tool")
 # GPT-Neo's names for its two kinds of layer -> llmlab's window_pattern letters
@@ -46,7 +54,6 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
             f"this GPT-Neo variant cannot be loaded into llmlab's GPT yet: activation_function="
             f"{activation!r} (llmlab supports {', '.join(map(repr, ACTIVATIONS))}).")
     n_layer = config_value(hf, "num_layers", 24, int)
-    window, pattern = _windows(hf, n_layer)
     return ModelConfig(
         family="gpt",
         vocab_size=config_value(hf, "vocab_size", 50257, int),
@@ -59,8 +66,7 @@ def model_config(hf: dict[str, Any], *, n_labels: int, name: str) -> ModelConfig
         bias=True,
         qkv_bias=False,
         attn_scale=1.0,
-        sliding_window=window,
-        window_pattern=pattern,
+        **_windows(hf, n_layer),
         pos_encoding="learned",
         norm="layernorm",
         norm_position="pre",
@@ -95,26 +101,18 @@ def layer_kinds(hf: dict[str, Any], n_layer: int) -> list[str]:
     return kinds
 
 
-def _windows(hf: dict[str, Any], n_layer: int) -> tuple[int | None, str]:
-    """(sliding_window, window_pattern) of the layers: no window when every layer is global."""
+def _windows(hf: dict[str, Any], n_layer: int) -> dict[str, Any]:
+    """``sliding_window`` and ``window_pattern`` of the layers (none when all are global)."""
     pattern = "".join(_KINDS[kind] for kind in layer_kinds(hf, n_layer))
-    if "w" not in pattern:
-        return None, ""
-    window = config_value(hf, "window_size", 256, int)
-    return window, "" if set(pattern) == {"w"} else pattern
-
-
-def canonical_names(tensors: dict[str, Any]) -> dict[str, Any]:
-    """Checkpoint names as ``GPTNeoForCausalLM`` saves them (adds ``transformer.`` where a
-    bare ``GPTNeoModel`` left it out)."""
-    body = ("h.", "wte.", "wpe.", "ln_f.")
-    return {(PREFIX + k if k.startswith(body) else k): v for k, v in tensors.items()}
+    if "w" not in pattern:  # window_size is read only where a layer uses it
+        return window_fields(None, pattern)
+    return window_fields(config_value(hf, "window_size", 256, int), pattern)
 
 
 def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
-    """Where each tensor of an llmlab GPT comes from in a GPT-Neo checkpoint."""
-    out = [Rule("embed.tok.weight", (f"{PREFIX}wte.weight",)),
-           Rule("embed.pos.weight", (f"{PREFIX}wpe.weight",))]
+    """Where each tensor of an llmlab GPT comes from in a GPT-Neo checkpoint: GPT-2's names
+    outside the blocks, q, k and v apart inside them."""
+    out = embedding_rules()
     for i in range(cfg.n_layer):
         ours, theirs = f"decoder.blocks.{i}.", f"{PREFIX}h.{i}."
         out.append(Rule(f"{ours}attn.qkv.weight",
@@ -122,20 +120,7 @@ def rules(cfg: ModelConfig, *, new_head: bool = False) -> list[Rule]:
                         "concat"))
         for our, their in _LAYER:
             out += [Rule(f"{ours}{our}.{p}", (f"{theirs}{their}.{p}",)) for p in ("weight", "bias")]
-    out += [Rule(f"decoder.norm.{p}", (f"{PREFIX}ln_f.{p}",)) for p in ("weight", "bias")]
-    if cfg.n_labels:
-        # GPTNeoForSequenceClassification's "score" layer has no bias: ours is set to zero
-        out += [Rule("classifier.weight", () if new_head else ("score.weight",),
-                     optional=new_head),
-                Rule("classifier.bias", (), "zeros")]
-    elif cfg.lm_head and not cfg.tie_embeddings:
-        out.append(Rule("lm_head.weight", ("lm_head.weight",)))
-    return out
-
-
-def headless(hf: dict[str, Any], tensors: dict[str, Any]) -> bool:
-    """Never: GPT-Neo's head is tied to the token embedding, which every checkpoint has."""
-    return False
+    return out + tail_rules(cfg, new_head=new_head)
 
 
 def ignorable(name: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from llmlab.config import ModelConfig
 from llmlab.errors import CheckpointError
-from llmlab.interop._hf import Rule, config_gaps, config_value
+from llmlab.interop._hf import Rule, config_gaps, config_value, window_fields
 
 MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 PREFIX = "model."
@@ -121,10 +121,7 @@ def _windows(hf: dict[str, Any], n_layer: int) -> dict[str, Any]:
             f"config.json has layer_types={kinds!r}; llmlab needs one of "
             f"{', '.join(map(repr, letters))} for each of the {n_layer} layers "
             "(num_hidden_layers). Copy config.json again from the model.")
-    pattern = "".join(letters[kind] for kind in kinds)
-    if "w" not in pattern:
-        return {"sliding_window": None}
-    return {"sliding_window": window, "window_pattern": "" if "f" not in pattern else pattern}
+    return window_fields(window, "".join(letters[kind] for kind in kinds))
 
 
 def _reject_unsupported(hf: dict[str, Any]) -> None:

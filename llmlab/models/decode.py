@@ -254,6 +254,7 @@ class DecodePlan:
         # the stack's own norm: after the last block (pre-norm), on the embeddings (post-norm)
         self.stack_norm, self.pre_norm = _norm(stack.norm), stack.pre_norm
         self.head = _projection(model.lm_head, threads)
+        self.logit_cap = model.config.logit_softcap
         self.model, self.threads = model, threads
 
     def step(self, ids: Tensor, mask: Tensor | None, cache: KVCache) -> Tensor:
@@ -274,5 +275,4 @@ class DecodePlan:
         if self.pre_norm:
             x = self.stack_norm(x)
         logits = self.head(x)
-        cap = self.model.config.logit_softcap
-        return soft_cap(logits, cap) if cap else logits
+        return soft_cap(logits, self.logit_cap) if self.logit_cap else logits

@@ -277,10 +277,10 @@ class Run:
         >>> run.reopen(from_step=100).status
         'running'
         """
+        step = None if from_step is None else _check_step(from_step)  # before taking the lock
         self.acquire_writer()
         fields: dict[str, Any] = {}
-        if from_step is not None:
-            step = _check_step(from_step)
+        if step is not None:
             resumes = [*self._manifest_or_empty().get("resumes", []),
                        {"step": step, "time": time.time()}]
             fields = {"resumes": resumes, "last_step": step}
